@@ -1,1 +1,43 @@
-//! weir-actors
+//! weir-actors: the actix runtime for [weir](weir): a server, connection, request-body and
+//! application actors that run async-aware weir apps over HTTP/1.1.
+//!
+//! Apps need only this crate: it re-exports `weir` as [`weir`].
+//!
+//! # Layout
+//! - [`server`]: binds, accepts (with `actix-server`), spreads connections over worker
+//!   arbiters, graceful shutdown.
+//! - `connection`: the [`Connection`] actor, one per TCP connection: parses heads, frames
+//!   responses, keep-alive, pipelining, timeouts, lingering close.
+//! - `body`: the request-body stage of a connection: one body chunk per `ReadChunk`, only on
+//!   demand.
+//! - `app`: the [`AppActor`], one per request, driving the app's future.
+//! - [`messages`]: every message between them.
+//! - [`config`]: every limit and timeout, with defaults.
+//!
+//! See ARCHITECTURE.md for the life of one request.
+#![deny(missing_docs)]
+
+mod app;
+mod body;
+pub mod config;
+mod connection;
+pub mod messages;
+pub mod server;
+mod worker;
+
+pub use app::AppActor;
+pub use config::Config;
+pub use connection::Connection;
+pub use server::{Running, Server, ServerHandle};
+pub use weir;
+
+/// Install a `tracing` subscriber that logs to stderr, filtered by `RUST_LOG` (default
+/// `info`). For examples and binaries; a library embedding weir sets up its own.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,80 @@
+//! Runtime configuration: every limit and timeout, each with its default and why.
+
+use std::time::Duration;
+
+use weir::Limits;
+
+/// Server configuration. Build it from `Config::default()` and adjust fields.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Parsing limits (head size, header count, body size, chunk extensions, trailers).
+    pub limits: Limits,
+    /// Worker threads (actix Arbiters) that connections are spread over. Default: one per
+    /// core, as each worker is single-threaded and connections never move between them.
+    pub workers: usize,
+    /// Concurrent connections per worker; past it the acceptor stops calling `accept()` until
+    /// one closes (taken at accept time, released when the connection ends). Default 25,000,
+    /// actix-web's default: bounded, yet enough for many idle Comet clients.
+    pub max_connections_per_worker: usize,
+    /// Listen backlog. Default 2048, actix-server's default.
+    pub backlog: u32,
+    /// How long a graceful shutdown waits for in-flight requests before closing the rest.
+    /// Default 30 s (actix-server's). Rounded up to whole seconds.
+    pub shutdown_timeout: Duration,
+    /// Idle time allowed between requests on a keep-alive connection before it is closed
+    /// quietly. Default 5 s (actix-web's): short, because idle sockets cost file descriptors.
+    pub keep_alive_timeout: Duration,
+    /// Time allowed to receive a whole request head once its first byte arrived; past it the
+    /// server answers 408 and closes (slowloris defence). Default 10 s.
+    pub header_read_timeout: Duration,
+    /// Time the body may stall (no bytes while the app waits for a chunk) before the read
+    /// fails with a timeout error and the connection closes. Default 30 s.
+    pub body_read_timeout: Duration,
+    /// Time a pending write may make no progress (a client that stopped reading) before the
+    /// connection is dropped. Default 30 s.
+    pub write_timeout: Duration,
+    /// After a response, how many unread body bytes the server will read and discard to keep
+    /// the connection; a larger remainder closes it instead. Default 256 KiB: cheaper to drain
+    /// than to reconnect, small enough that a huge upload is not read for nothing.
+    pub drain_limit: u64,
+    /// Lingering close: after an error response, how long to keep reading and discarding
+    /// input so the client sees the response rather than a reset. Default 2 s.
+    pub linger_timeout: Duration,
+    /// Bytes discarded at most while lingering. Default 256 KiB.
+    pub linger_limit: u64,
+    /// Response bytes buffered per connection before the app is made to wait (backpressure
+    /// toward slow readers). Default 64 KiB: one large socket write's worth.
+    pub write_high_water: usize,
+    /// Largest single socket read. Bounds read-ahead: the server never holds more than this
+    /// of a body the app did not ask for. Default 64 KiB.
+    pub read_buffer: usize,
+    /// When the client has gone and the app does not finish, how long before the runtime
+    /// drops the app's future. Default 5 s.
+    pub abandon_grace: Duration,
+    /// Whether an access line is logged per request (target `weir::access`, level INFO).
+    /// Default true.
+    pub access_log: bool,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            limits: Limits::default(),
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            max_connections_per_worker: 25_000,
+            backlog: 2048,
+            shutdown_timeout: Duration::from_secs(30),
+            keep_alive_timeout: Duration::from_secs(5),
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(30),
+            drain_limit: 256 * 1024,
+            linger_timeout: Duration::from_secs(2),
+            linger_limit: 256 * 1024,
+            write_high_water: 64 * 1024,
+            read_buffer: 64 * 1024,
+            abandon_grace: Duration::from_secs(5),
+            access_log: true,
+        }
+    }
+}

@@ -1,0 +1,792 @@
+//! The connection actor: one per accepted TCP connection, on a worker's arbiter.
+//!
+//! - **Owns**: the socket, its read and write buffers, the HTTP/1.1 state of the connection
+//!   (waiting for a head, one request in flight, draining, closing, lingering), the current
+//!   request's [body stage](crate::body), response encoder and close signal, and one timer.
+//! - **Receives**: [`ReadChunk`] and [`Respond`] from the request's app transport,
+//!   [`AppFailed`] from the request's [`AppActor`], [`Shutdown`] from its worker.
+//! - **Sends**: chunk replies and write acks (oneshot answers to the messages above),
+//!   [`ConnectionClosed`] to a still-running [`AppActor`]; starts one `AppActor` per request.
+//! - **Stops when**: the client closes, a response ends with `Connection: close`, a framing
+//!   error's lingering close ends, a timeout fires, or the worker is shutting down and the
+//!   connection is idle.
+//!
+//! ## Started
+//! Registers with its worker (for shutdown), and spawns its I/O driver: one future in its own
+//! context that reads only when the state asks for bytes, flushes the write buffer, and runs
+//! the timer. Message handlers only change state and fill buffers; the driver, polled right
+//! after them in the same wake-up, does the syscalls, so a head and its body go out in one
+//! write.
+//! ## Running
+//! One request at a time (pipelined requests wait in the read buffer and are answered in
+//! order). Reading: `Head` → `Active` (body decoded on demand) → `Head` again, via `Drain`
+//! when the app left body unread. Writing: the app's parts are encoded into the write buffer;
+//! each is acknowledged once the buffer is below the high-water mark.
+//! ## Stopping / Stopped
+//! Raises the running app's close signal (client gone), tells its `AppActor`, and
+//! unregisters from the worker. Dropping the socket closes it.
+
+use std::net::{Shutdown as SockShutdown, SocketAddr};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context as TaskContext, Poll};
+use std::time::Instant;
+
+use actix::prelude::*;
+use actix_rt::net::TcpStream;
+use actix_rt::time::{sleep_until, Sleep};
+use bytes::{Buf, BytesMut};
+use futures::channel::oneshot;
+use http::{Method, StatusCode, Version};
+use tracing::Level;
+use weir::h1::{self, BodyEncoder, ParseError, RequestInfo};
+use weir::{CloseReason, CloseSignal, Error, Exchange, Request};
+
+use crate::app::{ActorTransport, AppActor};
+use crate::body::{BodyStage, Expect, Pump};
+use crate::messages::{AppFailed, ConnectionClosed, ReadChunk, Respond, Shutdown};
+use crate::worker::Worker;
+
+/// Smallest read buffer reserved for a head read: enough for a typical request head, so
+/// keep-alive traffic does not hold a full body-sized buffer per connection.
+const HEAD_READ: usize = 4096;
+
+/// Socket reads or writes per driver wake-up before yielding to other connections on the
+/// worker (actix and hyper cap work per wake-up the same way, for fairness).
+const MAX_IO_PER_WAKE: usize = 16;
+
+/// The connection actor (see the module docs).
+pub struct Connection {
+    io: TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    worker: Rc<Worker>,
+    id: u64,
+    rbuf: BytesMut,
+    wbuf: BytesMut,
+    state: State,
+    /// Sequence number of the latest request; stale messages are refused by it.
+    seq: u64,
+    /// Requests completed on this connection.
+    served: u64,
+    shutting_down: bool,
+    /// Ack of the last `Respond`, held while the write buffer is above the high-water mark.
+    held_ack: Option<oneshot::Sender<Result<(), Error>>>,
+    timer: Pin<Box<Sleep>>,
+    timer_at: Option<Instant>,
+    /// When the current head started arriving (the connection's start, for the first);
+    /// `None` while idle between requests.
+    head_start: Option<Instant>,
+    /// When the connection last went idle between requests.
+    idle_since: Instant,
+    /// Last read progress, for the body-read timeout.
+    read_progress: Instant,
+    /// Last write progress, for the write timeout.
+    write_progress: Instant,
+    /// Whether the write side was shut down (lingering close).
+    write_shut: bool,
+    span: tracing::Span,
+    _done: oneshot::Sender<()>,
+}
+
+/// Where the connection stands.
+enum State {
+    /// Waiting for a request head (idle between requests, or part of a head has arrived).
+    Head,
+    /// A request is in flight.
+    Active(InFlight),
+    /// The response is done; discarding the rest of its body before the next head.
+    Drain { body: BodyStage, drained: u64 },
+    /// Flushing the last bytes, then closing.
+    Closing,
+    /// After an error response: write side shut, discarding input until EOF, a limit or the
+    /// linger timeout, so the client reads the response instead of a reset.
+    Linger { since: Instant, discarded: u64 },
+}
+
+/// One request in flight.
+struct InFlight {
+    seq: u64,
+    body: BodyStage,
+    resp: Resp,
+    info: RequestInfo,
+    signal: CloseSignal,
+    app: Addr<AppActor>,
+    log: Access,
+}
+
+/// The response side of a request in flight.
+enum Resp {
+    /// The app has not sent its head yet.
+    AwaitHead,
+    /// Head sent; body being encoded.
+    Body(BodyEncoder),
+}
+
+/// What the access line needs.
+struct Access {
+    start: Instant,
+    /// Method and target, kept only when the access log is enabled.
+    what: Option<(Method, String)>,
+    status: u16,
+    bytes: u64,
+    span: tracing::Span,
+}
+
+/// Which timer is running.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Timer {
+    Write,
+    HeadRead,
+    Idle,
+    BodyRead,
+    Linger,
+}
+
+impl Connection {
+    /// Start a connection actor on the current (worker) arbiter. `done` is dropped when it
+    /// stops, which is how the acceptor knows the connection slot is free again.
+    pub(crate) fn start(
+        io: TcpStream,
+        peer: SocketAddr,
+        local: SocketAddr,
+        worker: Rc<Worker>,
+        done: oneshot::Sender<()>,
+    ) -> Addr<Connection> {
+        let now = Instant::now();
+        let id = worker.next_id();
+        let span = tracing::debug_span!("conn", id, %peer);
+        let timer = Box::pin(sleep_until((now + worker.cfg.header_read_timeout).into()));
+        Connection {
+            io,
+            peer,
+            local,
+            worker,
+            id,
+            rbuf: BytesMut::new(),
+            wbuf: BytesMut::new(),
+            state: State::Head,
+            seq: 0,
+            served: 0,
+            shutting_down: false,
+            held_ack: None,
+            timer,
+            timer_at: None,
+            head_start: Some(now),
+            idle_since: now,
+            read_progress: now,
+            write_progress: now,
+            write_shut: false,
+            span,
+            _done: done,
+        }
+        .start()
+    }
+
+    fn cfg(&self) -> &crate::Config {
+        &self.worker.cfg
+    }
+
+    // ----- reading -------------------------------------------------------------------------
+
+    /// Whether the state wants bytes from the socket now.
+    fn wants_read(&self) -> bool {
+        match &self.state {
+            State::Head | State::Drain { .. } | State::Linger { .. } => true,
+            // Read while a body chunk is asked for; once the body is complete, keep reading
+            // (the next pipelined head, bounded by the head limit) so that a client that
+            // goes away is noticed while the app is still working.
+            State::Active(r) => {
+                r.body.is_wanted()
+                    || (r.body.is_complete()
+                        && self.rbuf.len() < self.cfg().limits.max_head_bytes)
+            }
+            State::Closing => false,
+        }
+    }
+
+    /// Read once into the read buffer. `Ready(Ok(0))` is end of input.
+    fn poll_read(&mut self, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<usize>> {
+        let want = match self.state {
+            State::Active(ref r) if r.body.is_wanted() => self.cfg().read_buffer,
+            State::Drain { .. } | State::Linger { .. } => self.cfg().read_buffer,
+            _ => HEAD_READ,
+        };
+        if self.rbuf.capacity() - self.rbuf.len() < want / 2 {
+            self.rbuf.reserve(want);
+        }
+        loop {
+            futures::ready!(self.io.poll_read_ready(cx))?;
+            match self.io.try_read_buf(&mut self.rbuf) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                res => return Poll::Ready(res),
+            }
+        }
+    }
+
+    /// New bytes are in the read buffer (or a request ended with bytes left in it).
+    fn on_input(&mut self, ctx: &mut Context<Self>) {
+        match &mut self.state {
+            State::Head => self.parse_head(ctx),
+            State::Active(r) => {
+                if let Pump::Failed(e) = r.body.pump(&mut self.rbuf) {
+                    self.body_failed(e);
+                }
+            }
+            State::Drain { body, drained } => match body.drain(&mut self.rbuf) {
+                Ok((n, done)) => {
+                    *drained += n;
+                    if done {
+                        self.state = State::Head;
+                        self.next_request(ctx);
+                    } else if *drained > self.worker.cfg.drain_limit {
+                        tracing::debug!(parent: &self.span, "unread body over the drain limit; closing");
+                        self.state = State::Closing;
+                    }
+                }
+                Err(e) => {
+                    tracing::debug!(parent: &self.span, error = %e, "bad body while draining; closing");
+                    self.state = State::Closing;
+                }
+            },
+            State::Linger { discarded, .. } => {
+                *discarded += self.rbuf.len() as u64;
+                self.rbuf.clear();
+                if *discarded > self.worker.cfg.linger_limit {
+                    self.close_now(ctx);
+                }
+            }
+            State::Closing => {}
+        }
+    }
+
+    /// End of input from the client.
+    fn on_eof(&mut self, ctx: &mut Context<Self>) {
+        match &self.state {
+            State::Head if !self.rbuf.is_empty() => {
+                tracing::debug!(parent: &self.span, "client closed mid-head");
+            }
+            State::Active(_) => {
+                // Half-closed clients are treated as gone (hyper's default): the response
+                // has nobody to go to in practice, and the app should stop.
+                tracing::debug!(parent: &self.span, "client closed during a request");
+            }
+            _ => {}
+        }
+        self.close_now(ctx);
+    }
+
+    fn parse_head(&mut self, ctx: &mut Context<Self>) {
+        if self.rbuf.is_empty() {
+            return;
+        }
+        match h1::parse_head(&mut self.rbuf, &self.worker.cfg.limits) {
+            Ok(Some(head)) => self.start_request(head, ctx),
+            Ok(None) => {}
+            Err(e) => self.reject(e.status(), e.reason(), ctx),
+        }
+    }
+
+    /// Answer a request that never reached an app with `status`, then close lingering.
+    fn reject(&mut self, status: StatusCode, reason: &str, _ctx: &mut Context<Self>) {
+        let level_warn = status.is_server_error();
+        if level_warn {
+            tracing::warn!(parent: &self.span, status = status.as_u16(), %reason, "rejecting request");
+        } else {
+            tracing::info!(parent: &self.span, status = status.as_u16(), %reason, "rejecting request");
+        }
+        h1::encode_simple(&mut self.wbuf, status, reason, false);
+        self.enter_linger();
+    }
+
+    fn enter_linger(&mut self) {
+        self.rbuf.clear();
+        self.state = State::Linger {
+            since: Instant::now(),
+            discarded: 0,
+        };
+    }
+
+    fn start_request(&mut self, head: h1::RequestHead, ctx: &mut Context<Self>) {
+        self.seq += 1;
+        let seq = self.seq;
+        let cfg = &self.worker.cfg;
+        let info = RequestInfo {
+            method_is_head: head.method == Method::HEAD,
+            version: head.version,
+            keep_alive: head.keep_alive && !self.shutting_down,
+        };
+        let body = BodyStage::new(head.framing, head.expect_continue, &cfg.limits);
+        let span = tracing::debug_span!(parent: &self.span, "req", seq, method = %head.method, target = %head.target);
+        let what = (cfg.access_log && tracing::enabled!(target: "weir::access", Level::INFO))
+            .then(|| (head.method.clone(), head.target.clone()));
+        let signal = CloseSignal::new();
+        if self.shutting_down {
+            signal.close(CloseReason::Shutdown);
+        }
+        let req = Request::new(head, self.peer, self.local);
+        let transport = Box::new(ActorTransport::new(seq, ctx.address()));
+        let fut = (self.worker.app)(Exchange::new(req, transport, signal.clone()));
+        let app = AppActor::start_for(fut, seq, ctx.address(), cfg.abandon_grace);
+        self.state = State::Active(InFlight {
+            seq,
+            body,
+            resp: Resp::AwaitHead,
+            info,
+            signal,
+            app,
+            log: Access {
+                start: Instant::now(),
+                what,
+                status: 0,
+                bytes: 0,
+                span,
+            },
+        });
+    }
+
+    /// The body could not be decoded: the app has the error; the connection cannot be
+    /// reused, since where the next request starts is unknown.
+    fn body_failed(&mut self, e: ParseError) {
+        tracing::info!(parent: &self.span, error = %e, "bad request body");
+        if let State::Active(r) = &mut self.state {
+            r.info.keep_alive = false;
+        }
+    }
+
+    // ----- responding ----------------------------------------------------------------------
+
+    fn on_respond(&mut self, msg: Respond, ctx: &mut Context<Self>) {
+        let State::Active(r) = &mut self.state else {
+            return;
+        };
+        if r.seq != msg.seq {
+            return;
+        }
+        let part = msg.part;
+        if let Some(head) = part.head {
+            debug_assert!(matches!(r.resp, Resp::AwaitHead));
+            if r.body.expect == Expect::Pending {
+                // A final answer to an `Expect: 100-continue` request whose body was never
+                // asked for: the client may never send it, so the connection cannot be
+                // reused; say so in the head (RFC 9110 §10.1.1).
+                r.info.keep_alive = false;
+            }
+            let before = self.wbuf.len();
+            match h1::encode_head(&mut self.wbuf, head.status, &head.headers, r.info) {
+                Ok(enc) => {
+                    r.info.keep_alive = enc.keep_alive;
+                    r.log.status = head.status.as_u16();
+                    r.resp = Resp::Body(enc.encoder);
+                }
+                Err(e) => {
+                    self.wbuf.truncate(before);
+                    let _ = msg.ack.send(Err(Error::other(e)));
+                    let err = Error::with_status(StatusCode::INTERNAL_SERVER_ERROR, "bad response head");
+                    tracing::error!(parent: &self.span, error = %e, "app gave an invalid response head");
+                    self.fail_request(err, ctx);
+                    return;
+                }
+            }
+        }
+        let Resp::Body(enc) = &mut r.resp else {
+            // A part without a head before the head: the exchange makes this impossible.
+            let _ = msg.ack.send(Err(Error::other("response body before head")));
+            return;
+        };
+        let before = self.wbuf.len();
+        let mut res = enc.encode(&part.body, &mut self.wbuf);
+        if res.is_ok() && part.end {
+            res = enc.finish(&mut self.wbuf);
+        }
+        r.log.bytes += (self.wbuf.len() - before) as u64;
+        if let Err(e) = res {
+            // Too many or too few bytes for the app's Content-Length: the response on the
+            // wire is broken, so the connection must go once what fits is written.
+            tracing::error!(parent: &r.log.span, error = %e, "app broke its Content-Length; closing");
+            let _ = msg.ack.send(Err(Error::other(e)));
+            r.info.keep_alive = false;
+            self.finish_request(ctx);
+            self.state = State::Closing;
+            return;
+        }
+        if self.wbuf.len() <= self.cfg().write_high_water {
+            let _ = msg.ack.send(Ok(()));
+        } else {
+            self.held_ack = Some(msg.ack);
+        }
+        if part.end {
+            self.finish_request(ctx);
+        }
+    }
+
+    /// The app failed before finishing its response.
+    fn fail_request(&mut self, error: Error, ctx: &mut Context<Self>) {
+        let State::Active(r) = &mut self.state else {
+            return;
+        };
+        match r.resp {
+            Resp::AwaitHead => {
+                let status = error.status();
+                if error.is_disconnected() {
+                    tracing::debug!(parent: &r.log.span, "app stopped: client gone");
+                } else if status.is_server_error() {
+                    tracing::error!(parent: &r.log.span, %error, "app failed");
+                } else {
+                    tracing::info!(parent: &r.log.span, %error, "app answered with an error");
+                }
+                let keep = r.info.keep_alive && !r.body.has_failed();
+                let before = self.wbuf.len();
+                h1::encode_simple(&mut self.wbuf, status, &error.public_message(), keep);
+                r.log.status = status.as_u16();
+                r.log.bytes += (self.wbuf.len() - before) as u64;
+                r.info.keep_alive = keep;
+                let framing_broken = r.body.has_failed();
+                self.finish_request(ctx);
+                if framing_broken {
+                    self.enter_linger();
+                }
+            }
+            Resp::Body(_) => {
+                tracing::error!(parent: &r.log.span, %error, "app failed mid-response; closing");
+                r.info.keep_alive = false;
+                self.finish_request(ctx);
+                self.state = State::Closing;
+            }
+        }
+    }
+
+    /// The response is complete (or abandoned): log it and move to the next state.
+    fn finish_request(&mut self, ctx: &mut Context<Self>) {
+        let State::Active(r) = std::mem::replace(&mut self.state, State::Closing) else {
+            return;
+        };
+        self.served += 1;
+        if let Some((method, target)) = &r.log.what {
+            tracing::info!(
+                target: "weir::access",
+                parent: &r.log.span,
+                peer = %self.peer,
+                %method,
+                %target,
+                status = r.log.status,
+                bytes = r.log.bytes,
+                micros = r.log.start.elapsed().as_micros() as u64,
+            );
+        }
+        let keep = r.info.keep_alive && !self.shutting_down && !r.body.has_failed();
+        self.state = if !keep {
+            State::Closing
+        } else if r.body.is_complete() {
+            State::Head
+        } else if r.body.expect == Expect::Pending {
+            // RFC 9110 §10.1.1: we never asked for the body, so the client may not send it;
+            // waiting to drain it could hang, so close instead.
+            State::Closing
+        } else {
+            State::Drain {
+                body: r.body,
+                drained: 0,
+            }
+        };
+        if matches!(self.state, State::Head) {
+            self.next_request(ctx);
+        } else if matches!(self.state, State::Drain { .. }) {
+            self.on_input(ctx);
+        }
+    }
+
+    /// Back to waiting for a head: parse one already buffered (pipelining).
+    fn next_request(&mut self, ctx: &mut Context<Self>) {
+        let now = Instant::now();
+        self.idle_since = now;
+        self.head_start = (!self.rbuf.is_empty()).then_some(now);
+        self.parse_head(ctx);
+    }
+
+    // ----- closing -------------------------------------------------------------------------
+
+    fn close_now(&mut self, ctx: &mut Context<Self>) {
+        ctx.stop();
+    }
+
+    fn on_timeout(&mut self, which: Timer, ctx: &mut Context<Self>) {
+        match which {
+            Timer::Write => {
+                tracing::info!(parent: &self.span, "write timeout: client stopped reading; closing");
+                self.close_now(ctx);
+            }
+            Timer::HeadRead => {
+                if self.rbuf.is_empty() {
+                    tracing::debug!(parent: &self.span, "no request before the header timeout; closing");
+                    self.close_now(ctx);
+                } else {
+                    self.reject(StatusCode::REQUEST_TIMEOUT, "request head timed out", ctx);
+                }
+            }
+            Timer::Idle => {
+                tracing::debug!(parent: &self.span, "keep-alive timeout; closing");
+                self.close_now(ctx);
+            }
+            Timer::BodyRead => {
+                tracing::info!(parent: &self.span, "body read timeout; closing");
+                if let State::Active(r) = &mut self.state {
+                    r.body.fail_want(Error::body_timeout());
+                }
+                self.close_now(ctx);
+            }
+            Timer::Linger => self.close_now(ctx),
+        }
+    }
+
+    /// Which timer should run now, and when it fires.
+    fn desired_timer(&self) -> Option<(Timer, Instant)> {
+        let cfg = self.cfg();
+        if !self.wbuf.is_empty() {
+            return Some((Timer::Write, self.write_progress + cfg.write_timeout));
+        }
+        match &self.state {
+            State::Head => match self.head_start {
+                Some(t) => Some((Timer::HeadRead, t + cfg.header_read_timeout)),
+                None => Some((Timer::Idle, self.idle_since + cfg.keep_alive_timeout)),
+            },
+            State::Active(r) if r.body.is_wanted() => {
+                Some((Timer::BodyRead, self.read_progress + cfg.body_read_timeout))
+            }
+            State::Active(_) | State::Closing => None,
+            State::Drain { .. } => Some((Timer::BodyRead, self.read_progress + cfg.body_read_timeout)),
+            State::Linger { since, .. } => Some((Timer::Linger, *since + cfg.linger_timeout)),
+        }
+    }
+
+    // ----- the I/O driver ------------------------------------------------------------------
+
+    /// Flush, read and time out as the state asks; called by the driver on every wake-up.
+    fn poll_io(&mut self, ctx: &mut Context<Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        for _ in 0..MAX_IO_PER_WAKE {
+            if ctx.state().stopping() {
+                return Poll::Ready(());
+            }
+            let mut progressed = false;
+
+            // Write first: it frees buffer space and acks the app.
+            if !self.wbuf.is_empty() {
+                match self.poll_flush(cx) {
+                    Poll::Ready(Ok(())) => progressed = true,
+                    Poll::Ready(Err(e)) => {
+                        tracing::debug!(parent: &self.span, error = %e, "write failed; closing");
+                        self.close_now(ctx);
+                        return Poll::Ready(());
+                    }
+                    Poll::Pending => {}
+                }
+            }
+            if self.wbuf.len() <= self.cfg().write_high_water {
+                if let Some(ack) = self.held_ack.take() {
+                    let _ = ack.send(Ok(()));
+                }
+            }
+            if self.wbuf.is_empty() {
+                match self.state {
+                    State::Closing => {
+                        let _ = socket2::SockRef::from(&self.io).shutdown(SockShutdown::Write);
+                        self.close_now(ctx);
+                        return Poll::Ready(());
+                    }
+                    State::Linger { .. } if !self.write_shut => {
+                        // Half-close so the client sees the end of the response, then keep
+                        // reading (and discarding) for a while.
+                        self.write_shut = true;
+                        let _ = socket2::SockRef::from(&self.io).shutdown(SockShutdown::Write);
+                    }
+                    State::Head if self.shutting_down && self.rbuf.is_empty() => {
+                        self.close_now(ctx);
+                        return Poll::Ready(());
+                    }
+                    _ => {}
+                }
+            }
+
+            if self.wants_read() {
+                match self.poll_read(cx) {
+                    Poll::Ready(Ok(0)) => {
+                        self.on_eof(ctx);
+                        return Poll::Ready(());
+                    }
+                    Poll::Ready(Ok(_)) => {
+                        progressed = true;
+                        let now = Instant::now();
+                        self.read_progress = now;
+                        if matches!(self.state, State::Head) && self.head_start.is_none() {
+                            // First bytes of a new head: the header timeout runs from here,
+                            // and is not extended by later bytes (slowloris).
+                            self.head_start = Some(now);
+                        }
+                        self.on_input(ctx);
+                    }
+                    Poll::Ready(Err(e)) => {
+                        tracing::debug!(parent: &self.span, error = %e, "read failed; closing");
+                        self.close_now(ctx);
+                        return Poll::Ready(());
+                    }
+                    Poll::Pending => {}
+                }
+            }
+
+            if !progressed {
+                break;
+            }
+        }
+        if ctx.state().stopping() {
+            return Poll::Ready(());
+        }
+        self.release_idle_buffers();
+        self.poll_timer(ctx, cx)
+    }
+
+    /// Write as much of the write buffer as the socket takes.
+    fn poll_flush(&mut self, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        while !self.wbuf.is_empty() {
+            futures::ready!(self.io.poll_write_ready(cx))?;
+            match self.io.try_write(&self.wbuf) {
+                Ok(n) => {
+                    self.wbuf.advance(n);
+                    self.write_progress = Instant::now();
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// An idle connection holds no buffers: Comet servers keep thousands of them.
+    fn release_idle_buffers(&mut self) {
+        if self.rbuf.is_empty() && self.rbuf.capacity() > 0 && !self.wants_body_bytes() {
+            self.rbuf = BytesMut::new();
+        }
+        if self.wbuf.is_empty() && self.wbuf.capacity() > 0 {
+            self.wbuf = BytesMut::new();
+        }
+    }
+
+    fn wants_body_bytes(&self) -> bool {
+        matches!(&self.state, State::Active(r) if r.body.is_wanted())
+    }
+
+    fn poll_timer(&mut self, ctx: &mut Context<Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        let Some((which, at)) = self.desired_timer() else {
+            self.timer_at = None;
+            return Poll::Pending;
+        };
+        if self.timer_at != Some(at) {
+            self.timer.as_mut().reset(at.into());
+            self.timer_at = Some(at);
+        }
+        if self.timer.as_mut().poll(cx).is_ready() {
+            self.timer_at = None;
+            self.on_timeout(which, ctx);
+            if ctx.state().stopping() {
+                return Poll::Ready(());
+            }
+            // The timeout changed the state (an error response to write): go round again.
+            cx.waker().wake_by_ref();
+        }
+        Poll::Pending
+    }
+}
+
+/// The connection's I/O driver: a future living in the actor's own context, polled after
+/// each batch of messages, with `&mut Connection` in hand.
+struct Driver;
+
+impl ActorFuture<Connection> for Driver {
+    type Output = ();
+
+    fn poll(
+        self: Pin<&mut Self>,
+        act: &mut Connection,
+        ctx: &mut Context<Connection>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<()> {
+        act.poll_io(ctx, cx)
+    }
+}
+
+impl Actor for Connection {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        // Room for one ReadChunk and one Respond per request, plus control messages.
+        ctx.set_mailbox_capacity(16);
+        self.worker.register(self.id, ctx.address());
+        if self.worker.is_shutting_down() {
+            self.shutting_down = true;
+        }
+        ctx.spawn(Driver);
+    }
+
+    fn stopped(&mut self, _ctx: &mut Self::Context) {
+        self.worker.unregister(self.id);
+        if let State::Active(r) = &mut self.state {
+            r.signal.close(CloseReason::ClientGone);
+            r.body.fail_want(Error::disconnected());
+            r.app.do_send(ConnectionClosed);
+        }
+        tracing::trace!(parent: &self.span, served = self.served, "connection closed");
+    }
+}
+
+impl Handler<ReadChunk> for Connection {
+    type Result = ();
+
+    fn handle(&mut self, msg: ReadChunk, ctx: &mut Self::Context) {
+        let State::Active(r) = &mut self.state else {
+            return; // dropping `reply` tells the reader the request is over
+        };
+        if r.seq != msg.seq {
+            return;
+        }
+        if r.body.expect == Expect::Pending {
+            r.body.expect = Expect::Sent;
+            if matches!(r.resp, Resp::AwaitHead) && r.info.version == Version::HTTP_11 {
+                self.wbuf.extend_from_slice(h1::CONTINUE);
+            }
+        }
+        r.body.ask(msg.reply);
+        self.read_progress = Instant::now();
+        self.on_input(ctx);
+    }
+}
+
+impl Handler<Respond> for Connection {
+    type Result = ();
+
+    fn handle(&mut self, msg: Respond, ctx: &mut Self::Context) {
+        self.on_respond(msg, ctx);
+    }
+}
+
+impl Handler<AppFailed> for Connection {
+    type Result = ();
+
+    fn handle(&mut self, msg: AppFailed, ctx: &mut Self::Context) {
+        if matches!(&self.state, State::Active(r) if r.seq == msg.seq) {
+            self.fail_request(msg.error, ctx);
+        }
+    }
+}
+
+impl Handler<Shutdown> for Connection {
+    type Result = ();
+
+    fn handle(&mut self, _: Shutdown, _ctx: &mut Self::Context) {
+        self.shutting_down = true;
+        if let State::Active(r) = &mut self.state {
+            r.signal.close(CloseReason::Shutdown);
+            r.info.keep_alive = false;
+        }
+        // An idle connection is closed by the driver, which runs right after this.
+    }
+}

@@ -1,0 +1,66 @@
+//! Every message the actors exchange, each with its sender → receiver and what a reply means.
+//!
+//! Body chunks and response parts move only on demand: each carries (or answers) an explicit
+//! credit, so at most one `ReadChunk` and one `Respond` per request are ever in a mailbox.
+//! That is why plain `send`/`try_send` with the default mailbox is enough and `do_send` is
+//! used only for control messages that carry no data.
+
+use actix::Message;
+use bytes::Bytes;
+use futures::channel::oneshot;
+use weir::{Error, Part};
+
+/// The answer to a [`ReadChunk`]: one body chunk, `None` at the end of the body, or why the
+/// body cannot be read.
+pub type ChunkReply = Result<Option<Bytes>, Error>;
+
+/// App (its transport, or a blocking reader) → connection's body stage: "send me the next
+/// body chunk". The reply goes through `reply` once a chunk is decoded, which may be after
+/// more bytes were read from the socket; it is dropped (the receiver sees `Canceled`) if the
+/// connection goes away.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReadChunk {
+    /// Which request of the connection asks (stale requests are refused).
+    pub seq: u64,
+    /// Where the chunk goes.
+    pub reply: oneshot::Sender<ChunkReply>,
+}
+
+/// App → connection: one response part (head with the first, body bytes, end flag). `ack`
+/// fires once the connection's write buffer is below its high-water mark, which is when the
+/// app may produce its next value; an error means the client has gone.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Respond {
+    /// Which request of the connection responds.
+    pub seq: u64,
+    /// The part.
+    pub part: Part,
+    /// Resolved when the connection has taken the part.
+    pub ack: oneshot::Sender<Result<(), Error>>,
+}
+
+/// App actor → connection: the app ended without finishing its response (an error, a panic,
+/// or abandonment). The connection answers the error's status if nothing was sent yet, else
+/// closes.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AppFailed {
+    /// Which request failed.
+    pub seq: u64,
+    /// Why.
+    pub error: Error,
+}
+
+/// Connection → app actor: the connection has closed while the app was running. The app
+/// has seen the close signal; if it does not finish within the grace period it is dropped.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ConnectionClosed;
+
+/// Worker → connection: a graceful shutdown has begun. Idle connections close now; a busy
+/// one finishes its response, closes after it, and raises the app's close signal.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Shutdown;

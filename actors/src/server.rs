@@ -1,0 +1,239 @@
+//! The server: binds, accepts, spreads connections over worker arbiters, shuts down.
+//!
+//! Built on `actix-server`, which already does the acceptor well: connection limits taken at
+//! accept time and released when a connection ends, no `accept()` while saturated, back-off
+//! on `EMFILE`, and a graceful stop with a deadline. weir adds what HTTP needs on top: each
+//! worker's connections hear about a graceful shutdown (idle keep-alive connections close
+//! at once, busy ones finish their response and close, apps see their close signal), and
+//! SIGINT as well as SIGTERM is graceful.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use actix_rt::net::TcpStream;
+use actix_service::fn_service;
+use futures::channel::oneshot;
+use futures::future::FutureExt;
+use weir::App;
+
+use crate::connection::Connection;
+use crate::worker::Worker;
+use crate::Config;
+
+/// A weir HTTP/1.1 server for one app. Must be run inside an actix `System`.
+///
+/// ```no_run
+/// use weir_actors::{Config, Server};
+/// use weir_actors::weir::{Exchange, StatusCode};
+///
+/// #[actix_rt::main]
+/// async fn main() -> std::io::Result<()> {
+///     let app = |ex: Exchange| async move {
+///         ex.respond(StatusCode::OK, [("content-type", "text/plain")], "Hello, World!").await
+///     };
+///     let running = Server::new(app).bind("127.0.0.1:8080")?.run()?;
+///     running.await
+/// }
+/// ```
+pub struct Server<A: App> {
+    app: A,
+    cfg: Config,
+    listeners: Vec<TcpListener>,
+    signals: bool,
+}
+
+impl<A: App> Server<A> {
+    /// A server for `app` with the default [`Config`].
+    pub fn new(app: A) -> Server<A> {
+        Server {
+            app,
+            cfg: Config::default(),
+            listeners: Vec::new(),
+            signals: true,
+        }
+    }
+
+    /// Use `cfg`.
+    pub fn config(mut self, cfg: Config) -> Server<A> {
+        self.cfg = cfg;
+        self
+    }
+
+    /// Bind a listening socket now (so a port 0 is resolved before `run`).
+    pub fn bind(mut self, addr: impl ToSocketAddrs) -> io::Result<Server<A>> {
+        let mut last = None;
+        for a in addr.to_socket_addrs()? {
+            match bind_listener(a, self.cfg.backlog) {
+                Ok(l) => {
+                    self.listeners.push(l);
+                    return Ok(self);
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address")))
+    }
+
+    /// Serve on an already bound listener.
+    pub fn listen(mut self, listener: TcpListener) -> Server<A> {
+        self.listeners.push(listener);
+        self
+    }
+
+    /// Do not install SIGINT/SIGTERM handlers (for servers embedded in a larger system that
+    /// stops them through [`ServerHandle::stop`]).
+    pub fn disable_signals(mut self) -> Server<A> {
+        self.signals = false;
+        self
+    }
+
+    /// The addresses the server listens on.
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        self.listeners
+            .iter()
+            .filter_map(|l| l.local_addr().ok())
+            .collect()
+    }
+
+    /// Start accepting. The returned [`Running`] resolves when the server has stopped.
+    pub fn run(self) -> io::Result<Running> {
+        let addrs = self.local_addrs();
+        let cfg = self.cfg;
+        let secs = cfg.shutdown_timeout.as_millis().div_ceil(1000) as u64;
+        let mut builder = actix_server::Server::build()
+            .workers(cfg.workers.max(1))
+            .max_concurrent_connections(cfg.max_connections_per_worker)
+            .backlog(cfg.backlog)
+            .shutdown_timeout(secs);
+        builder = if self.signals {
+            builder.shutdown_signal(os_signal())
+        } else {
+            builder.disable_signals()
+        };
+        let shutdown = builder.graceful_shutdown_signal();
+        for (i, listener) in self.listeners.into_iter().enumerate() {
+            let app = self.app.clone();
+            let cfg = cfg.clone();
+            let shutdown = shutdown.clone();
+            builder = builder.listen(format!("weir-{i}"), listener, move || {
+                // Runs once per worker, on the worker's thread.
+                let app = app.clone();
+                let worker = Rc::new(Worker::new(cfg.clone(), Box::new(move |ex| app.call(ex))));
+                let on_stop = Rc::clone(&worker);
+                let shutdown = shutdown.clone();
+                actix_rt::spawn(async move {
+                    shutdown.notified().await;
+                    on_stop.shutdown();
+                });
+                fn_service(move |io: TcpStream| {
+                    let worker = Rc::clone(&worker);
+                    async move {
+                        // Without it, small pipelined responses wait ~40 ms on delayed ACKs.
+                        io.set_nodelay(true)?;
+                        let peer = io.peer_addr()?;
+                        let local = io.local_addr()?;
+                        let (done, closed) = oneshot::channel::<()>();
+                        Connection::start(io, peer, local, worker, done);
+                        // The slot is held until the connection actor drops `done`.
+                        let _ = closed.await;
+                        Ok::<_, io::Error>(())
+                    }
+                })
+            })?;
+        }
+        let server = builder.run();
+        Ok(Running {
+            handle: ServerHandle {
+                inner: server.handle(),
+            },
+            server,
+            addrs,
+        })
+    }
+}
+
+fn bind_listener(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+    let domain = socket2::Domain::for_address(addr);
+    let sock = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    sock.set_reuse_address(true)?;
+    sock.bind(&addr.into())?;
+    sock.listen(backlog.min(i32::MAX as u32) as i32)?;
+    sock.set_nonblocking(true)?;
+    Ok(sock.into())
+}
+
+/// Resolves on SIGINT or SIGTERM: both start a graceful shutdown.
+async fn os_signal() {
+    #[cfg(unix)]
+    {
+        use actix_rt::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                let _ = actix_rt::signal::ctrl_c().await;
+                return;
+            }
+        };
+        let which = futures::select! {
+            _ = actix_rt::signal::ctrl_c().fuse() => "SIGINT",
+            _ = term.recv().fuse() => "SIGTERM",
+        };
+        tracing::info!("{which} received; shutting down gracefully");
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = actix_rt::signal::ctrl_c().await;
+        tracing::info!("interrupt received; shutting down gracefully");
+    }
+}
+
+/// A running server: a future that resolves when it has stopped, and its handle.
+pub struct Running {
+    handle: ServerHandle,
+    server: actix_server::Server,
+    addrs: Vec<SocketAddr>,
+}
+
+impl Running {
+    /// A handle to stop the server.
+    pub fn handle(&self) -> ServerHandle {
+        self.handle.clone()
+    }
+
+    /// The addresses the server listens on.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+}
+
+impl std::future::Future for Running {
+    type Output = io::Result<()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.server).poll(cx)
+    }
+}
+
+/// Stops a running server; cheap to clone and `Send`.
+#[derive(Clone)]
+pub struct ServerHandle {
+    inner: actix_server::ServerHandle,
+}
+
+impl ServerHandle {
+    /// Graceful stop: stop accepting, close idle connections, let in-flight requests finish
+    /// (their connections close after the response) until the shutdown timeout, then close
+    /// the rest. Resolves when the server has stopped.
+    pub fn stop(&self) -> impl std::future::Future<Output = ()> {
+        self.inner.stop(true)
+    }
+
+    /// Immediate stop: drop every connection now.
+    pub fn stop_now(&self) -> impl std::future::Future<Output = ()> {
+        self.inner.stop(false)
+    }
+}

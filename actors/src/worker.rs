@@ -1,0 +1,68 @@
+//! Per-worker state shared by the connections of one worker thread (an actix Arbiter).
+//!
+//! Not an actor: a plain `Rc` on the worker's thread holding the configuration, the app and
+//! the registry of live connections, which is how a graceful shutdown reaches each of them.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+
+use actix::prelude::*;
+use futures::future::LocalBoxFuture;
+use weir::{Error, Exchange, Outcome};
+
+use crate::connection::Connection;
+use crate::messages::Shutdown;
+use crate::Config;
+
+/// The app, type-erased once per worker so connections are not generic.
+pub(crate) type AppFn = dyn Fn(Exchange) -> LocalBoxFuture<'static, Result<Outcome, Error>>;
+
+/// What the connections of one worker share.
+pub(crate) struct Worker {
+    pub(crate) cfg: Config,
+    pub(crate) app: Box<AppFn>,
+    conns: RefCell<HashMap<u64, Addr<Connection>>>,
+    next_id: Cell<u64>,
+    shutting_down: Cell<bool>,
+}
+
+impl Worker {
+    pub(crate) fn new(cfg: Config, app: Box<AppFn>) -> Worker {
+        Worker {
+            cfg,
+            app,
+            conns: RefCell::new(HashMap::new()),
+            next_id: Cell::new(0),
+            shutting_down: Cell::new(false),
+        }
+    }
+
+    pub(crate) fn next_id(&self) -> u64 {
+        let id = self.next_id.get() + 1;
+        self.next_id.set(id);
+        id
+    }
+
+    pub(crate) fn register(&self, id: u64, addr: Addr<Connection>) {
+        self.conns.borrow_mut().insert(id, addr);
+    }
+
+    pub(crate) fn unregister(&self, id: u64) {
+        self.conns.borrow_mut().remove(&id);
+    }
+
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutting_down.get()
+    }
+
+    /// Tell every live connection that a graceful shutdown has begun.
+    pub(crate) fn shutdown(&self) {
+        self.shutting_down.set(true);
+        let conns: Vec<_> = self.conns.borrow().values().cloned().collect();
+        tracing::debug!(connections = conns.len(), "worker shutting down");
+        for c in conns {
+            // A control message with no data; it must arrive even if the mailbox is busy.
+            c.do_send(Shutdown);
+        }
+    }
+}
