@@ -1,0 +1,131 @@
+//! `echo`: streaming both ways with one-chunk-per-yield input.
+//!
+//! - `GET /` → `Hello, World!`
+//! - `POST /echo` → each request-body chunk is sent back as it arrives (chunked response), so
+//!   a slow sender sees its bytes come back before it finishes sending.
+//! - `POST /count` → `bytes=N sha256=HEX` of the whole body, streamed through the hash.
+//! - `GET /drip?n=N&ms=M` → N lines `tick I`, one every M ms (N ≤ 1000, M ≤ 10000).
+//! - `GET /big?bytes=N` → N bytes (N ≤ 1 GiB) with a Content-Length, generated as sent.
+//! - anything else → 404.
+//!
+//! Run: `cargo run --example echo -- --bind 127.0.0.1:8080`, then e.g.
+//! `curl -N http://127.0.0.1:8080/drip?n=5&ms=300` or
+//! `curl --data-binary @Cargo.toml http://127.0.0.1:8080/count`.
+
+mod common;
+
+use std::time::Duration;
+
+use futures::FutureExt;
+use sha2::{Digest, Sha256};
+use weir_actors::weir::{Bytes, Error, Exchange, Method, Outcome, Result, StatusCode};
+use weir_actors::{Config, Server};
+
+const TEXT: [(&str, &str); 1] = [("content-type", "text/plain")];
+
+async fn echo(ex: Exchange) -> Result<Outcome> {
+    let route = (
+        ex.request().method().clone(),
+        ex.request().path().to_owned(),
+    );
+    match (&route.0, route.1.as_str()) {
+        (&Method::GET, "/") => ex.respond(StatusCode::OK, TEXT, "Hello, World!").await,
+        (&Method::POST, "/echo") => echo_body(ex).await,
+        (&Method::POST, "/count") => count(ex).await,
+        (&Method::GET, "/drip") => drip(ex).await,
+        (&Method::GET, "/big") => big(ex).await,
+        _ => ex.respond(StatusCode::NOT_FOUND, TEXT, "not found\n").await,
+    }
+}
+
+/// Each chunk goes back as it arrives: every `send` is the yield that allows the next read.
+async fn echo_body(mut ex: Exchange) -> Result<Outcome> {
+    ex.start(
+        StatusCode::OK,
+        [("content-type", "application/octet-stream")],
+    )?;
+    while let Some(chunk) = ex.next().await? {
+        ex.send(chunk).await?;
+    }
+    ex.end(Bytes::new()).await
+}
+
+async fn count(mut ex: Exchange) -> Result<Outcome> {
+    let mut hash = Sha256::new();
+    let mut n = 0u64;
+    while let Some(chunk) = ex.next().await? {
+        n += chunk.len() as u64;
+        hash.update(&chunk);
+        ex.send(Bytes::new()).await?;
+    }
+    let hex: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    ex.respond(StatusCode::OK, TEXT, format!("bytes={n} sha256={hex}"))
+        .await
+}
+
+fn param(ex: &Exchange, name: &str, max: u64) -> Result<u64> {
+    let bad = || Error::with_status(StatusCode::BAD_REQUEST, format!("{name} must be 0..={max}"));
+    let v = ex.request().query_param(name).ok_or_else(bad)?;
+    v.parse::<u64>().ok().filter(|&v| v <= max).ok_or_else(bad)
+}
+
+async fn drip(mut ex: Exchange) -> Result<Outcome> {
+    let n = param(&ex, "n", 1000)?;
+    let ms = param(&ex, "ms", 10_000)?;
+    ex.start(StatusCode::OK, TEXT)?;
+    for i in 1..=n {
+        if i > 1 {
+            // Wait, but stop at once if the client goes away or the server shuts down.
+            let tick = actix_rt::time::sleep(Duration::from_millis(ms));
+            futures::select! {
+                _ = tick.fuse() => {}
+                _ = ex.closed().fuse() => break,
+            }
+        }
+        ex.send(format!("tick {i}\n")).await?;
+    }
+    ex.end(Bytes::new()).await
+}
+
+async fn big(mut ex: Exchange) -> Result<Outcome> {
+    const PIECE: usize = 64 * 1024;
+    static PATTERN: [u8; PIECE] = {
+        let mut p = [0u8; PIECE];
+        let mut i = 0;
+        while i < PIECE {
+            p[i] = b'a' + (i % 26) as u8;
+            i += 1;
+        }
+        p
+    };
+    let total = param(&ex, "bytes", 1 << 30)?;
+    let len = total.to_string();
+    ex.start(
+        StatusCode::OK,
+        [
+            ("content-type", "application/octet-stream"),
+            ("content-length", len.as_str()),
+        ],
+    )?;
+    let mut left = total;
+    while left > PIECE as u64 {
+        ex.send(Bytes::from_static(&PATTERN)).await?;
+        left -= PIECE as u64;
+    }
+    ex.end(Bytes::from_static(&PATTERN[..left as usize])).await
+}
+
+#[actix_rt::main]
+async fn main() -> std::io::Result<()> {
+    weir_actors::init_logging();
+    let args = common::args();
+    let mut cfg = Config::default();
+    if let Some(n) = args.workers {
+        cfg.workers = n;
+    }
+    let server = Server::new(echo).config(cfg).bind(&args.bind)?;
+    let addr = server.local_addrs()[0];
+    let running = server.run()?;
+    common::announce(addr);
+    running.await
+}

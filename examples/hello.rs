@@ -1,0 +1,35 @@
+//! `hello`: any method, any path → read the whole request body (discarding it), then
+//! `200 Hello, World!`. Because it reads the body, framing errors in it are seen.
+//!
+//! Run: `cargo run --example hello -- --bind 127.0.0.1:8080`, then
+//! `curl -i http://127.0.0.1:8080/`.
+
+mod common;
+
+use weir_actors::weir::{Exchange, Outcome, Result, StatusCode};
+use weir_actors::{Config, Server};
+
+async fn hello(mut ex: Exchange) -> Result<Outcome> {
+    ex.discard_body().await?;
+    ex.respond(
+        StatusCode::OK,
+        [("content-type", "text/plain")],
+        "Hello, World!",
+    )
+    .await
+}
+
+#[actix_rt::main]
+async fn main() -> std::io::Result<()> {
+    weir_actors::init_logging();
+    let args = common::args();
+    let mut cfg = Config::default();
+    if let Some(n) = args.workers {
+        cfg.workers = n;
+    }
+    let server = Server::new(hello).config(cfg).bind(&args.bind)?;
+    let addr = server.local_addrs()[0];
+    let running = server.run()?;
+    common::announce(addr);
+    running.await
+}
