@@ -19,7 +19,7 @@ use std::time::Duration;
 use futures::FutureExt;
 use sha2::{Digest, Sha256};
 use weir_actors::weir::{Bytes, Error, Exchange, Method, Outcome, Result, StatusCode};
-use weir_actors::{Config, Server};
+use weir_actors::Server;
 
 const TEXT: [(&str, &str); 1] = [("content-type", "text/plain")];
 
@@ -119,11 +119,7 @@ async fn big(mut ex: Exchange) -> Result<Outcome> {
 async fn main() -> std::io::Result<()> {
     weir_actors::init_logging();
     let args = common::args();
-    let mut cfg = Config::default();
-    if let Some(n) = args.workers {
-        cfg.workers = n;
-    }
-    let server = Server::new(echo).config(cfg).bind(&args.bind)?;
+    let server = Server::new(echo).config(args.config()).bind(&args.bind)?;
     let addr = server.local_addrs()[0];
     let running = server.run()?;
     common::announce(addr);

@@ -7,7 +7,7 @@
 mod common;
 
 use weir_actors::weir::{Exchange, Outcome, Result, StatusCode};
-use weir_actors::{Config, Server};
+use weir_actors::Server;
 
 async fn hello(mut ex: Exchange) -> Result<Outcome> {
     ex.discard_body().await?;
@@ -23,11 +23,7 @@ async fn hello(mut ex: Exchange) -> Result<Outcome> {
 async fn main() -> std::io::Result<()> {
     weir_actors::init_logging();
     let args = common::args();
-    let mut cfg = Config::default();
-    if let Some(n) = args.workers {
-        cfg.workers = n;
-    }
-    let server = Server::new(hello).config(cfg).bind(&args.bind)?;
+    let server = Server::new(hello).config(args.config()).bind(&args.bind)?;
     let addr = server.local_addrs()[0];
     let running = server.run()?;
     common::announce(addr);

@@ -21,6 +21,7 @@
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
@@ -31,6 +32,7 @@ use http::{HeaderMap, Method, StatusCode, Version};
 use crate::error::{Error, Result};
 use crate::h1::{BodyFraming, RequestHead};
 use crate::signal::{CloseReason, CloseSignal};
+use crate::sync::{BlockingTransport, Switch, SyncExchange};
 
 /// The request an app is called with: the seed's `environ`.
 pub struct Request {
@@ -169,14 +171,35 @@ pub trait Transport {
     /// Ready once the connection has taken the last part (its write buffer is below the
     /// high-water mark), so the app may produce the next value.
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>>;
+
+    /// Run `job` on the blocking pool (for [`Exchange::blocking`]). Fails with a 503 error
+    /// when the pool and its queue are full.
+    fn spawn_blocking(&mut self, job: Box<dyn FnOnce() + Send>) -> Result<()>;
+
+    /// The blocking transport that continues this exchange after the sync switch: its
+    /// reads start exactly where this transport's stopped (including a chunk request still
+    /// in flight).
+    fn into_blocking(self: Box<Self>) -> Arc<dyn BlockingTransport>;
 }
 
-/// What an app returns: proof that it finished the response. Only [`Exchange::end`] and
-/// [`Exchange::respond`] make one, so an app cannot forget to end its response.
+/// What an app returns: proof that it finished its response, or the sync switch. Only
+/// [`Exchange::end`], [`Exchange::respond`] and [`Exchange::switch_to_sync`] (and their
+/// blocking counterparts) make one, so an app cannot forget to end its response.
 #[must_use = "return the outcome from the app"]
 #[derive(Debug)]
 pub struct Outcome {
-    _done: (),
+    switch: Option<Box<Switch>>,
+}
+
+impl Outcome {
+    pub(crate) fn done() -> Outcome {
+        Outcome { switch: None }
+    }
+
+    /// The pending sync switch, if the app asked for one (for runtimes).
+    pub fn into_switch(self) -> Option<Switch> {
+        self.switch.map(|b| *b)
+    }
 }
 
 /// Where the response stands.
@@ -337,7 +360,7 @@ impl Exchange {
             end: true,
         })?;
         poll_fn(|cx| self.transport.poll_flush(cx)).await?;
-        Ok(Outcome { _done: () })
+        Ok(Outcome::done())
     }
 
     /// A whole response in one step: `start`, a `content-length` (unless given), `end`.
@@ -381,6 +404,54 @@ impl Exchange {
             self.send(Bytes::new()).await?;
         }
         Ok(n)
+    }
+
+    /// The sync switch (the seed's `input_factory`): hand the rest of this request to
+    /// `cont`, which runs on a blocking-pool thread (not this one) with a [`SyncExchange`]
+    /// whose [`Input`](crate::sync::Input) starts at exactly the first body byte
+    /// [`next`](Self::next) has not handed out, and whose response carries on from here (a
+    /// head already started or sent stays valid). Return the value it gives from the app:
+    /// that is the "yield it as the next value" of the seed.
+    pub fn switch_to_sync<F>(self, cont: F) -> Outcome
+    where
+        F: FnOnce(SyncExchange) -> Result<Outcome> + Send + 'static,
+    {
+        let (head, committed) = match self.head {
+            Head::None => (None, false),
+            Head::Pending(h) => (Some(h), false),
+            Head::Committed => (None, true),
+        };
+        Outcome {
+            switch: Some(Box::new(Switch {
+                request: self.req,
+                input_done: self.input_done,
+                head,
+                committed,
+                signal: self.signal,
+                transport: Some(self.transport),
+                cont: Box::new(cont),
+            })),
+        }
+    }
+
+    /// Delegated blocking call (the seed's `resume_with_result`): run `f` on the blocking
+    /// pool and resume with its result, without blocking this worker. A panic in `f` comes
+    /// back as an error ([`Error::is_panic`]); a full pool as a 503 error.
+    pub async fn blocking<T, F>(&mut self, f: F) -> Result<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let (tx, rx) = futures::channel::oneshot::channel();
+        self.transport.spawn_blocking(Box::new(move || {
+            let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+            let _ = tx.send(res);
+        }))?;
+        match rx.await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(payload)) => Err(Error::panic(crate::error::panic_message(&*payload))),
+            Err(_) => Err(Error::other("the blocking pool dropped the job")),
+        }
     }
 
     /// The close signal: resolves when the client goes away or the server shuts down.

@@ -35,6 +35,8 @@ enum Kind {
     InvalidHeader,
     /// The app panicked.
     Panic(String),
+    /// The blocking pool and its queue are full.
+    Overloaded,
     /// The app's own error.
     App(Box<dyn std::error::Error + Send + Sync>),
     /// An error the app chose to answer with a specific status.
@@ -81,6 +83,21 @@ impl Error {
         Error::new(Kind::Panic(msg))
     }
 
+    /// An app panic, from the payload `catch_unwind` returned.
+    pub fn from_panic(payload: &(dyn std::any::Any + Send)) -> Error {
+        Error::panic(panic_message(payload))
+    }
+
+    /// The blocking pool and its queue are full: 503, with `Retry-After`.
+    pub fn overloaded() -> Error {
+        Error::new(Kind::Overloaded)
+    }
+
+    /// The blocking pool was full (503).
+    pub fn is_overloaded(&self) -> bool {
+        matches!(self.kind, Kind::Overloaded)
+    }
+
     /// Wrap any error of the app's; it answers 500 if no response was started.
     pub fn other<E>(err: E) -> Error
     where
@@ -100,6 +117,7 @@ impl Error {
         match &self.kind {
             Kind::Parse(e) => e.status(),
             Kind::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            Kind::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             Kind::Status(s, _) => *s,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -158,12 +176,24 @@ impl Error {
             Kind::Parse(e) => e.reason().to_owned(),
             Kind::Status(_, msg) => msg.clone(),
             Kind::BodyTimeout => "request body timed out".to_owned(),
+            Kind::Overloaded => "server busy, retry later".to_owned(),
             _ => self
                 .status()
                 .canonical_reason()
                 .unwrap_or("error")
                 .to_owned(),
         }
+    }
+}
+
+/// The message of a panic payload, when it is a string.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
     }
 }
 
@@ -200,6 +230,7 @@ impl fmt::Display for Error {
             Kind::HeadersSent => f.write_str("restart() after body bytes were sent"),
             Kind::InvalidHeader => f.write_str("invalid response header name or value"),
             Kind::Panic(msg) => write!(f, "app panicked: {msg}"),
+            Kind::Overloaded => f.write_str("blocking pool full"),
             Kind::App(e) => write!(f, "app error: {e}"),
             Kind::Status(s, msg) => write!(f, "{s}: {msg}"),
         }

@@ -10,6 +10,8 @@
 //! # Layout
 //! - [`app`]: the async-aware interface: [`Exchange`] (environ, input, start_response, yield),
 //!   [`App`], and the [`Transport`] a runtime implements.
+//! - [`sync`]: the blocking side: PEP 3333-style [`SyncApp`]s, the blocking [`Input`], the
+//!   sync switch's [`SyncExchange`], and [`bridge`].
 //! - [`signal`]: the close signal (client gone / shutting down), separate from body reads.
 //! - [`error`]: the one opaque [`Error`], with predicates and the status it maps to.
 //! - [`h1`]: the HTTP/1.1 wire codec: head parser, body decoder, response encoder, date cache.
@@ -21,11 +23,13 @@ pub mod error;
 pub mod h1;
 pub mod limits;
 pub mod signal;
+pub mod sync;
 
 pub use app::{App, Exchange, IntoHeaders, Outcome, Part, Request, ResponseHead, Transport};
 pub use error::{Error, Result};
 pub use limits::Limits;
 pub use signal::{CloseReason, CloseSignal};
+pub use sync::{bridge, Body, Input, StartResponse, SyncApp, SyncExchange};
 
 /// Re-exported so apps name statuses and headers without another dependency.
 pub use bytes::Bytes;

@@ -19,6 +19,7 @@
 //! If the app did not end its response, `AppFailed` tells the connection.
 
 use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
@@ -26,7 +27,11 @@ use actix::prelude::*;
 use futures::channel::oneshot;
 use futures::future::LocalBoxFuture;
 use futures::FutureExt;
+use bytes::Bytes;
+use weir::sync::BlockingTransport;
 use weir::{Error, Outcome, Part, Transport};
+
+use crate::pool::SyncPool;
 
 use crate::connection::Connection;
 use crate::messages::{AppFailed, ChunkReply, ConnectionClosed, ReadChunk, Respond};
@@ -35,6 +40,7 @@ use crate::messages::{AppFailed, ChunkReply, ConnectionClosed, ReadChunk, Respon
 pub struct AppActor {
     seq: u64,
     conn: Addr<Connection>,
+    pool: SyncPool,
     fut: Option<LocalBoxFuture<'static, Result<Outcome, Error>>>,
     finished: bool,
     abandon_grace: Duration,
@@ -46,11 +52,13 @@ impl AppActor {
         fut: LocalBoxFuture<'static, Result<Outcome, Error>>,
         seq: u64,
         conn: Addr<Connection>,
+        pool: SyncPool,
         abandon_grace: Duration,
     ) -> Addr<AppActor> {
         AppActor {
             seq,
             conn,
+            pool,
             fut: Some(fut),
             finished: false,
             abandon_grace,
@@ -69,17 +77,15 @@ impl Actor for AppActor {
                 .catch_unwind()
                 .into_actor(self)
                 .map(|res, act, ctx| {
-                    let res = res.unwrap_or_else(|payload| Err(Error::panic(panic_msg(&payload))));
-                    match res {
-                        Ok(_outcome) => act.finished = true,
-                        Err(error) => {
-                            act.finished = true;
-                            // The connection may be gone already; nothing to do then.
-                            let _ = act.conn.try_send(AppFailed {
-                                seq: act.seq,
-                                error,
-                            });
+                    act.finished = true;
+                    match res.unwrap_or_else(|p| Err(Error::from_panic(&*p))) {
+                        Ok(outcome) => {
+                            if let Some(switch) = outcome.into_switch() {
+                                act.run_switched(switch);
+                            }
                         }
+                        // The connection may be gone already; nothing to do then.
+                        Err(error) => act.fail(error),
                     }
                     ctx.stop();
                 }),
@@ -96,6 +102,33 @@ impl Actor for AppActor {
     }
 }
 
+impl AppActor {
+    fn fail(&self, error: Error) {
+        let _ = self.conn.try_send(AppFailed {
+            seq: self.seq,
+            error,
+        });
+    }
+
+    /// The sync switch: move the continuation to the pool. Its blocking transport continues
+    /// the body where the async one stopped; its result or panic goes to the connection.
+    fn run_switched(&self, switch: weir::sync::Switch) {
+        let job = switch.into_job();
+        let conn = self.conn.clone();
+        let seq = self.seq;
+        let run = move || {
+            let res = std::panic::catch_unwind(AssertUnwindSafe(|| job.run()));
+            if let Err(error) = res.unwrap_or_else(|p| Err(Error::from_panic(&*p))) {
+                let _ = conn.try_send(AppFailed { seq, error });
+            }
+        };
+        if let Err(error) = self.pool.try_run(run) {
+            tracing::warn!(seq, "blocking pool full; answering 503");
+            self.fail(error);
+        }
+    }
+}
+
 impl Handler<ConnectionClosed> for AppActor {
     type Result = ();
 
@@ -107,16 +140,6 @@ impl Handler<ConnectionClosed> for AppActor {
             );
             ctx.stop();
         });
-    }
-}
-
-fn panic_msg(payload: &Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-string panic payload".to_owned()
     }
 }
 
@@ -140,15 +163,17 @@ fn poll_reply<T>(rx: &mut Option<oneshot::Receiver<T>>, cx: &mut TaskContext<'_>
 pub(crate) struct ActorTransport {
     seq: u64,
     conn: Addr<Connection>,
+    pool: SyncPool,
     read: Option<oneshot::Receiver<ChunkReply>>,
     write: Option<oneshot::Receiver<Result<(), Error>>>,
 }
 
 impl ActorTransport {
-    pub(crate) fn new(seq: u64, conn: Addr<Connection>) -> ActorTransport {
+    pub(crate) fn new(seq: u64, conn: Addr<Connection>, pool: SyncPool) -> ActorTransport {
         ActorTransport {
             seq,
             conn,
+            pool,
             read: None,
             write: None,
         }
@@ -191,5 +216,61 @@ impl Transport for ActorTransport {
 
     fn poll_flush(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Error>> {
         poll_reply(&mut self.write, cx).map(|r| r.and_then(|x| x))
+    }
+
+    fn spawn_blocking(&mut self, job: Box<dyn FnOnce() + Send>) -> Result<(), Error> {
+        self.pool.try_run(job)
+    }
+
+    fn into_blocking(self: Box<Self>) -> Arc<dyn BlockingTransport> {
+        Arc::new(BlockingActorTransport {
+            seq: self.seq,
+            conn: self.conn,
+            // A chunk already asked for (the app dropped its `next()` before the answer)
+            // belongs to the blocking side now: nothing lost.
+            pending: Mutex::new(self.read),
+        })
+    }
+}
+
+/// The transport of a switched continuation on a pool thread: the same messages, with
+/// blocking waits for the answers.
+struct BlockingActorTransport {
+    seq: u64,
+    conn: Addr<Connection>,
+    pending: Mutex<Option<oneshot::Receiver<ChunkReply>>>,
+}
+
+impl BlockingTransport for BlockingActorTransport {
+    fn read_chunk(&self) -> Result<Option<Bytes>, Error> {
+        let pending = self.pending.lock().expect("poisoned").take();
+        let rx = match pending {
+            Some(rx) => rx,
+            None => {
+                let (tx, rx) = oneshot::channel();
+                let msg = ReadChunk {
+                    seq: self.seq,
+                    reply: tx,
+                };
+                self.conn
+                    .try_send(msg)
+                    .map_err(|_| Error::disconnected())?;
+                rx
+            }
+        };
+        futures::executor::block_on(rx).unwrap_or_else(|_| Err(Error::disconnected()))
+    }
+
+    fn send(&self, part: Part) -> Result<(), Error> {
+        let (tx, rx) = oneshot::channel();
+        let msg = Respond {
+            seq: self.seq,
+            part,
+            ack: tx,
+        };
+        self.conn
+            .try_send(msg)
+            .map_err(|_| Error::disconnected())?;
+        futures::executor::block_on(rx).unwrap_or_else(|_| Err(Error::disconnected()))
     }
 }

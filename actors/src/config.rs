@@ -51,6 +51,13 @@ pub struct Config {
     /// When the client has gone and the app does not finish, how long before the runtime
     /// drops the app's future. Default 5 s.
     pub abandon_grace: Duration,
+    /// Threads in the blocking pool (sync apps, the sync switch, delegated blocking calls).
+    /// Default: four per core, between 4 and 64: blocking apps mostly wait on I/O, so more
+    /// threads than cores keep the cores busy, and the bound keeps memory predictable.
+    pub pool_threads: usize,
+    /// Blocking jobs that may wait for a free pool thread; past it the server answers 503
+    /// with `Retry-After`. Default 256.
+    pub pool_queue: usize,
     /// Whether an access line is logged per request (target `weir::access`, level INFO).
     /// Default true.
     pub access_log: bool,
@@ -74,6 +81,9 @@ impl Default for Config {
             write_high_water: 64 * 1024,
             read_buffer: 64 * 1024,
             abandon_grace: Duration::from_secs(5),
+            pool_threads: (4 * std::thread::available_parallelism().map_or(1, |n| n.get()))
+                .clamp(4, 64),
+            pool_queue: 256,
             access_log: true,
         }
     }

@@ -326,9 +326,10 @@ impl Connection {
             signal.close(CloseReason::Shutdown);
         }
         let req = Request::new(head, self.peer, self.local);
-        let transport = Box::new(ActorTransport::new(seq, ctx.address()));
+        let pool = self.worker.pool.clone();
+        let transport = Box::new(ActorTransport::new(seq, ctx.address(), pool.clone()));
         let fut = (self.worker.app)(Exchange::new(req, transport, signal.clone()));
-        let app = AppActor::start_for(fut, seq, ctx.address(), cfg.abandon_grace);
+        let app = AppActor::start_for(fut, seq, ctx.address(), pool, cfg.abandon_grace);
         self.state = State::Active(InFlight {
             seq,
             body,
@@ -436,12 +437,11 @@ impl Connection {
                 } else {
                     tracing::info!(parent: &r.log.span, %error, "app answered with an error");
                 }
-                let keep = r.info.keep_alive && !r.body.has_failed();
+                r.info.keep_alive &= !r.body.has_failed();
                 let before = self.wbuf.len();
-                h1::encode_simple(&mut self.wbuf, status, &error.public_message(), keep);
+                r.info.keep_alive = write_error(&mut self.wbuf, status, &error, r.info);
                 r.log.status = status.as_u16();
                 r.log.bytes += (self.wbuf.len() - before) as u64;
-                r.info.keep_alive = keep;
                 let framing_broken = r.body.has_failed();
                 self.finish_request(ctx);
                 if framing_broken {
@@ -694,6 +694,32 @@ impl Connection {
             cx.waker().wake_by_ref();
         }
         Poll::Pending
+    }
+}
+
+/// An error response for a request that reached an app: plain text, with `Retry-After`
+/// on 503 (the blocking pool is full: RFC 9110 §10.2.3). Returns the keep-alive decision.
+fn write_error(dst: &mut BytesMut, status: StatusCode, error: &Error, info: RequestInfo) -> bool {
+    let mut headers = http::HeaderMap::new();
+    let msg = format!("{}\n", error.public_message());
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(http::header::CONTENT_LENGTH, msg.len().into());
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        headers.insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+    }
+    match h1::encode_head(dst, status, &headers, info) {
+        Ok(mut enc) => {
+            let _ = enc.encoder.encode(msg.as_bytes(), dst);
+            let _ = enc.encoder.finish(dst);
+            enc.keep_alive
+        }
+        Err(_) => {
+            h1::encode_simple(dst, status, &msg, false);
+            false
+        }
     }
 }
 

@@ -10,7 +10,9 @@
 //!   responses, keep-alive, pipelining, timeouts, lingering close.
 //! - `body`: the request-body stage of a connection: one body chunk per `ReadChunk`, only on
 //!   demand.
-//! - `app`: the [`AppActor`], one per request, driving the app's future.
+//! - `app`: the [`AppActor`], one per request, driving the app's future; the transports
+//!   that turn its awaits (and a switched continuation's blocking calls) into messages.
+//! - [`pool`]: the blocking pool (a `SyncArbiter`) with a bounded queue.
 //! - [`messages`]: every message between them.
 //! - [`config`]: every limit and timeout, with defaults.
 //!
@@ -22,12 +24,14 @@ mod body;
 pub mod config;
 mod connection;
 pub mod messages;
+pub mod pool;
 pub mod server;
 mod worker;
 
 pub use app::AppActor;
 pub use config::Config;
 pub use connection::Connection;
+pub use pool::SyncPool;
 pub use server::{Running, Server, ServerHandle};
 pub use weir;
 
@@ -39,5 +43,6 @@ pub fn init_logging() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }

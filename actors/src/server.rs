@@ -20,6 +20,7 @@ use futures::future::FutureExt;
 use weir::App;
 
 use crate::connection::Connection;
+use crate::pool::SyncPool;
 use crate::worker::Worker;
 use crate::Config;
 
@@ -114,14 +115,20 @@ impl<A: App> Server<A> {
             builder.disable_signals()
         };
         let shutdown = builder.graceful_shutdown_signal();
+        let pool = SyncPool::start(cfg.pool_threads, cfg.pool_queue);
         for (i, listener) in self.listeners.into_iter().enumerate() {
             let app = self.app.clone();
             let cfg = cfg.clone();
             let shutdown = shutdown.clone();
+            let pool = pool.clone();
             builder = builder.listen(format!("weir-{i}"), listener, move || {
                 // Runs once per worker, on the worker's thread.
                 let app = app.clone();
-                let worker = Rc::new(Worker::new(cfg.clone(), Box::new(move |ex| app.call(ex))));
+                let worker = Rc::new(Worker::new(
+                    cfg.clone(),
+                    Box::new(move |ex| app.call(ex)),
+                    pool.clone(),
+                ));
                 let on_stop = Rc::clone(&worker);
                 let shutdown = shutdown.clone();
                 actix_rt::spawn(async move {

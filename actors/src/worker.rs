@@ -12,6 +12,7 @@ use weir::{Error, Exchange, Outcome};
 
 use crate::connection::Connection;
 use crate::messages::Shutdown;
+use crate::pool::SyncPool;
 use crate::Config;
 
 /// The app, type-erased once per worker so connections are not generic.
@@ -21,16 +22,18 @@ pub(crate) type AppFn = dyn Fn(Exchange) -> LocalBoxFuture<'static, Result<Outco
 pub(crate) struct Worker {
     pub(crate) cfg: Config,
     pub(crate) app: Box<AppFn>,
+    pub(crate) pool: SyncPool,
     conns: RefCell<HashMap<u64, Addr<Connection>>>,
     next_id: Cell<u64>,
     shutting_down: Cell<bool>,
 }
 
 impl Worker {
-    pub(crate) fn new(cfg: Config, app: Box<AppFn>) -> Worker {
+    pub(crate) fn new(cfg: Config, app: Box<AppFn>, pool: SyncPool) -> Worker {
         Worker {
             cfg,
             app,
+            pool,
             conns: RefCell::new(HashMap::new()),
             next_id: Cell::new(0),
             shutting_down: Cell::new(false),

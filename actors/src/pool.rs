@@ -1,0 +1,105 @@
+//! The blocking pool: an actix `SyncArbiter` of [`SyncWorker`]s with a bound on queued work.
+//!
+//! - **Owns**: N threads (each a `SyncWorker` actor in a `SyncContext`), and a counter of
+//!   jobs running or queued.
+//! - **Receives**: [`RunJob`] from app actors (the sync switch and the bridge) and from app
+//!   transports (delegated blocking calls).
+//! - **Sends**: nothing itself; the jobs it runs send `ReadChunk`, `Respond` and `AppFailed`
+//!   to their connection and block on the answers.
+//! - **Stops when**: the actix system stops.
+//!
+//! `SyncArbiter`'s queue is unbounded and it does not catch panics, so [`SyncPool::try_run`]
+//! bounds the jobs in flight (threads + `pool_queue`; past it the caller answers 503) and
+//! every job runs under `catch_unwind`, so a panicking app never takes a thread down and the
+//! pool keeps its size.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use actix::prelude::*;
+use weir::Error;
+
+/// One pool thread.
+pub struct SyncWorker;
+
+impl Actor for SyncWorker {
+    type Context = SyncContext<Self>;
+}
+
+/// App actor or transport → pool: run this job on a pool thread. The job reports its own
+/// result (through a oneshot or a message to its connection); the reply means nothing.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RunJob(pub Box<dyn FnOnce() + Send>);
+
+impl Handler<RunJob> for SyncWorker {
+    type Result = ();
+
+    fn handle(&mut self, msg: RunJob, _: &mut Self::Context) {
+        if std::panic::catch_unwind(AssertUnwindSafe(msg.0)).is_err() {
+            tracing::error!("a blocking job panicked; the pool thread carries on");
+        }
+    }
+}
+
+/// Handle to the blocking pool; cheap to clone and `Send`.
+#[derive(Clone)]
+pub struct SyncPool {
+    addr: Addr<SyncWorker>,
+    in_flight: Arc<AtomicUsize>,
+    limit: usize,
+}
+
+impl std::fmt::Debug for SyncPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncPool")
+            .field("in_flight", &self.in_flight.load(Ordering::Relaxed))
+            .field("limit", &self.limit)
+            .finish()
+    }
+}
+
+/// Releases a job's slot when the job ends, however it ends.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl SyncPool {
+    /// Start `threads` pool threads that accept up to `queue` waiting jobs. Must be called
+    /// inside an actix `System`.
+    pub fn start(threads: usize, queue: usize) -> SyncPool {
+        let threads = threads.max(1);
+        SyncPool {
+            addr: SyncArbiter::start(threads, || SyncWorker),
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            limit: threads + queue,
+        }
+    }
+
+    /// Jobs running or waiting now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Run `job` on a pool thread, or fail with [`Error::overloaded`] (503) when every
+    /// thread is busy and the queue is full.
+    pub fn try_run(&self, job: impl FnOnce() + Send + 'static) -> Result<(), Error> {
+        let prev = self.in_flight.fetch_add(1, Ordering::AcqRel);
+        let slot = Slot(Arc::clone(&self.in_flight));
+        if prev >= self.limit {
+            return Err(Error::overloaded());
+        }
+        // `do_send` is right here: the queue is bounded by the counter above, not by the
+        // (unbounded) SyncArbiter mailbox.
+        self.addr.do_send(RunJob(Box::new(move || {
+            let _slot = slot;
+            job();
+        })));
+        Ok(())
+    }
+}
