@@ -367,7 +367,7 @@ impl Body {
     }
 
     /// Any iterator of chunks.
-    pub fn from_iter<I>(iter: I) -> Body
+    pub fn chunks<I>(iter: I) -> Body
     where
         I: IntoIterator<Item = Result<Bytes>>,
         I::IntoIter: 'static,

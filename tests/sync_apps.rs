@@ -91,7 +91,7 @@ fn legacy_write_and_restart_semantics() {
             let late = start.restart(StatusCode::OK, [("x-third", "1")]).is_err();
             return Ok(Body::once(format!("late_restart_refused={late}")));
         }
-        Ok(Body::from_iter(vec![Ok(Bytes::from("a")), Ok(Bytes::from("b"))]))
+        Ok(Body::chunks(vec![Ok(Bytes::from("a")), Ok(Bytes::from("b"))]))
     }
     let srv = serve(bridge(app), config());
     let resp = roundtrip(&srv, b"GET /write HTTP/1.1\r\nHost: x\r\n\r\n");

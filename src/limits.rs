@@ -1,0 +1,70 @@
+//! Limits on what a client may make the server buffer or count while framing a request.
+//!
+//! Every limit bounds memory or work that a peer controls. They are enforced by the sans-I/O
+//! core ([`crate::h1`]): the head limits by [`parse_head`](crate::h1::parse_head), the body
+//! limits by [`BodyDecoder`](crate::h1::BodyDecoder).
+
+/// Parsing limits, shared by every connection of a server.
+///
+/// The defaults are deliberately generous for real clients and small enough that a slow or
+/// hostile one cannot make a connection hold more than a few tens of KiB of framing state.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Most bytes a request head may take: leading empty lines, request line, header lines and
+    /// the CRLFs between and after them.
+    ///
+    /// Default `16 * 1024`. Browsers stay well under 8 KiB even with large cookies; 16 KiB leaves
+    /// headroom for API clients with long tokens while capping the buffer a client can fill
+    /// before we see a complete head (RFC 9112 §3 lets a server answer 431 beyond its own limit).
+    pub max_head_bytes: usize,
+    /// Most header field lines a request head may carry.
+    ///
+    /// Default `100`, the same bound hyper uses: far above what real clients send, and it keeps
+    /// the per-request header table small.
+    pub max_headers: usize,
+    /// Most decoded body bytes a request may carry, whatever its framing.
+    ///
+    /// Default `1 << 30` (1 GiB). Bodies are streamed, so this is not a memory bound but a bound
+    /// on how long one request can occupy a connection and an app; apps that want less enforce
+    /// it themselves or lower this.
+    pub max_body_bytes: u64,
+    /// Most bytes of chunk extensions (everything between the chunk size and the line end) on one
+    /// chunk-size line.
+    ///
+    /// Default `1024`. No widely used client sends chunk extensions at all; the bound stops a
+    /// client from making the decoder scan an endless size line (RFC 9112 §7.1.1 lets a
+    /// recipient limit them).
+    pub max_chunk_ext_bytes: usize,
+    /// Most bytes the trailer section of a chunked body may take, all lines together.
+    ///
+    /// Default `16 * 1024`, matching `max_head_bytes`: trailers are header fields sent late
+    /// (RFC 9112 §7.1.2) and deserve the same bound.
+    pub max_trailer_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_head_bytes: 16 * 1024,
+            max_headers: 100,
+            max_body_bytes: 1 << 30,
+            max_chunk_ext_bytes: 1024,
+            max_trailer_bytes: 16 * 1024,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let l = Limits::default();
+        assert_eq!(l.max_head_bytes, 16 * 1024);
+        assert_eq!(l.max_headers, 100);
+        assert_eq!(l.max_body_bytes, 1 << 30);
+        assert_eq!(l.max_chunk_ext_bytes, 1024);
+        assert_eq!(l.max_trailer_bytes, 16 * 1024);
+    }
+}
