@@ -459,6 +459,21 @@ impl Exchange {
         self.signal.closed()
     }
 
+    /// Await `fut`, unless the close signal comes first: `Err(reason)` then, and `fut` is
+    /// dropped. The way to wait on something else (a hub, a timer) and still stop as soon
+    /// as the client leaves.
+    pub async fn or_closed<F: Future>(
+        &self,
+        fut: F,
+    ) -> std::result::Result<F::Output, CloseReason> {
+        let fut = std::pin::pin!(fut);
+        let closed = std::pin::pin!(self.signal.closed());
+        match futures::future::select(fut, closed).await {
+            futures::future::Either::Left((out, _)) => Ok(out),
+            futures::future::Either::Right((reason, _)) => Err(reason),
+        }
+    }
+
     /// A clone of the close signal, for tasks the app starts.
     pub fn close_signal(&self) -> CloseSignal {
         self.signal.clone()

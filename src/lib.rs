@@ -12,6 +12,7 @@
 //!   [`App`], and the [`Transport`] a runtime implements.
 //! - [`sync`]: the blocking side: PEP 3333-style [`SyncApp`]s, the blocking [`Input`], the
 //!   sync switch's [`SyncExchange`], and [`bridge`].
+//! - [`sse`]: server-sent events framing.
 //! - [`signal`]: the close signal (client gone / shutting down), separate from body reads.
 //! - [`error`]: the one opaque [`Error`], with predicates and the status it maps to.
 //! - [`h1`]: the HTTP/1.1 wire codec: head parser, body decoder, response encoder, date cache.
@@ -23,6 +24,7 @@ pub mod error;
 pub mod h1;
 pub mod limits;
 pub mod signal;
+pub mod sse;
 pub mod sync;
 
 pub use app::{App, Exchange, IntoHeaders, Outcome, Part, Request, ResponseHead, Transport};

@@ -14,6 +14,7 @@
 //!   that turn its awaits (and a switched continuation's blocking calls) into messages.
 //! - [`pool`]: the blocking pool (a `SyncArbiter`) with a bounded queue.
 //! - [`messages`]: every message between them.
+//! - [`hub`]: a broadcast [`Hub`](hub::Hub) actor for Comet apps; [`comet`]: the SSE loop.
 //! - [`config`]: every limit and timeout, with defaults.
 //!
 //! See ARCHITECTURE.md for the life of one request.
@@ -21,13 +22,18 @@
 
 mod app;
 mod body;
+pub mod comet;
 pub mod config;
 mod connection;
+pub mod hub;
 pub mod messages;
 pub mod pool;
 pub mod server;
 mod worker;
 
+/// Re-exported so apps can start and address actors (such as a [`hub::Hub`]) without a
+/// separate dependency.
+pub use actix;
 pub use app::AppActor;
 pub use config::Config;
 pub use connection::Connection;

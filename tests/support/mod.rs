@@ -26,11 +26,18 @@ pub fn config() -> Config {
 
 /// Start `app` with `cfg` on an ephemeral port.
 pub fn serve<A: App>(app: A, cfg: Config) -> TestServer {
+    serve_with(move || app, cfg)
+}
+
+/// Like [`serve`], but the app is made inside the server's actix system (so it can start
+/// actors, such as a hub, and capture their addresses).
+pub fn serve_with<A: App, F: FnOnce() -> A + Send + 'static>(make: F, cfg: Config) -> TestServer {
     init_logs();
     let (tx, rx) = std::sync::mpsc::channel();
     let thread = std::thread::spawn(move || {
         let sys = actix_rt::System::new();
         sys.block_on(async move {
+            let app = make();
             let server = Server::new(app)
                 .config(cfg)
                 .disable_signals()
