@@ -37,7 +37,12 @@ fn hex(digest: &[u8]) -> String {
 async fn switch(mut ex: Exchange) -> Result<Outcome> {
     let after: u64 = match ex.request().query_param("after").map(str::parse) {
         Some(Ok(n)) => n,
-        _ => return Err(Error::with_status(StatusCode::BAD_REQUEST, "after=N required")),
+        _ => {
+            return Err(Error::with_status(
+                StatusCode::BAD_REQUEST,
+                "after=N required",
+            ))
+        }
     };
     let mut hash = Sha256::new();
     let mut async_bytes = 0u64;
@@ -70,7 +75,12 @@ async fn switch(mut ex: Exchange) -> Result<Outcome> {
 async fn block(mut ex: Exchange) -> Result<Outcome> {
     let ms = match ex.request().query_param("ms").map(str::parse::<u64>) {
         Some(Ok(ms)) if ms <= 10_000 => ms,
-        _ => return Err(Error::with_status(StatusCode::BAD_REQUEST, "ms must be 0..=10000")),
+        _ => {
+            return Err(Error::with_status(
+                StatusCode::BAD_REQUEST,
+                "ms must be 0..=10000",
+            ))
+        }
     };
     // resume_with_result: the sleep runs on the pool; this worker serves others meanwhile.
     let slept = ex
@@ -79,7 +89,8 @@ async fn block(mut ex: Exchange) -> Result<Outcome> {
             ms
         })
         .await?;
-    ex.respond(StatusCode::OK, TEXT, format!("slept={slept}")).await
+    ex.respond(StatusCode::OK, TEXT, format!("slept={slept}"))
+        .await
 }
 
 /// A plain blocking app, as PEP 3333 would have it.

@@ -341,7 +341,9 @@ pub struct SyncJob {
 
 impl std::fmt::Debug for SyncJob {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SyncJob").field("sx", &self.sx).finish_non_exhaustive()
+        f.debug_struct("SyncJob")
+            .field("sx", &self.sx)
+            .finish_non_exhaustive()
     }
 }
 
@@ -460,7 +462,9 @@ pub fn content_length<S: SyncApp>(inner: S, max: usize) -> impl SyncApp {
         for chunk in body {
             let chunk = chunk?;
             if all.len() + chunk.len() > max {
-                return Err(Error::other("body over the content-length middleware's bound"));
+                return Err(Error::other(
+                    "body over the content-length middleware's bound",
+                ));
             }
             all.extend_from_slice(&chunk);
         }

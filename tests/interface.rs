@@ -118,7 +118,8 @@ fn disconnect_signal_is_separate_from_body_reads() {
     let srv = serve(app, config());
     {
         let mut s = srv.connect();
-        s.write_all(b"GET /wait HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        s.write_all(b"GET /wait HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
         std::thread::sleep(Duration::from_millis(100));
     } // client goes away
     let t = Instant::now();
@@ -150,7 +151,8 @@ fn no_read_ahead_for_an_app_that_does_not_read() {
     let mut sent = 0usize;
     let t = Instant::now();
     let mut idle_since = Instant::now();
-    while t.elapsed() < Duration::from_secs(10) && idle_since.elapsed() < Duration::from_millis(500) {
+    while t.elapsed() < Duration::from_secs(10) && idle_since.elapsed() < Duration::from_millis(500)
+    {
         match s.write(&buf) {
             Ok(n) => {
                 sent += n;
@@ -164,7 +166,10 @@ fn no_read_ahead_for_an_app_that_does_not_read() {
     }
     // Kernel socket buffers on loopback hold a few MiB at most; anything far beyond would
     // mean the server is reading the body into memory.
-    assert!(sent < 32 << 20, "client pushed {sent} bytes into an app that reads nothing");
+    assert!(
+        sent < 32 << 20,
+        "client pushed {sent} bytes into an app that reads nothing"
+    );
 }
 
 /// A client that does not read: the app's sends stop completing once the connection's
@@ -176,7 +181,10 @@ fn slow_reader_stalls_the_app_instead_of_growing_memory() {
     let app = move |mut ex: Exchange| {
         let sent = sent2.clone();
         async move {
-            ex.start(StatusCode::OK, [("content-type", "application/octet-stream")])?;
+            ex.start(
+                StatusCode::OK,
+                [("content-type", "application/octet-stream")],
+            )?;
             let piece = Bytes::from(vec![b'z'; 64 * 1024]);
             loop {
                 ex.send(piece.clone()).await?;
@@ -199,7 +207,10 @@ fn slow_reader_stalls_the_app_instead_of_growing_memory() {
     }
     let total = sent.load(Ordering::Relaxed);
     assert!(total > 0);
-    assert!(total < 64 << 20, "app produced {total} bytes for a client that reads nothing");
+    assert!(
+        total < 64 << 20,
+        "app produced {total} bytes for a client that reads nothing"
+    );
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(sent.load(Ordering::Relaxed), total, "app kept producing");
 }

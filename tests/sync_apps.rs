@@ -54,8 +54,14 @@ fn sync_input_stops_at_the_end_of_the_request() {
     )
     .unwrap();
     let mut r = BufReader::new(s);
-    assert_eq!(read_response(&mut r, false).unwrap().text(), "lines=3 bytes=6");
-    assert_eq!(read_response(&mut r, false).unwrap().text(), "lines=1 bytes=2");
+    assert_eq!(
+        read_response(&mut r, false).unwrap().text(),
+        "lines=3 bytes=6"
+    );
+    assert_eq!(
+        read_response(&mut r, false).unwrap().text(),
+        "lines=1 bytes=2"
+    );
 }
 
 #[test]
@@ -71,7 +77,12 @@ fn sync_read_to_end_of_a_large_body() {
     let body: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
     let expect: u64 = body.iter().map(|&b| b as u64).sum();
     let mut s = srv.connect();
-    write!(s, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", body.len()).unwrap();
+    write!(
+        s,
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
     s.write_all(&body).unwrap();
     let mut r = BufReader::new(s);
     assert_eq!(
@@ -91,7 +102,10 @@ fn legacy_write_and_restart_semantics() {
             let late = start.restart(StatusCode::OK, [("x-third", "1")]).is_err();
             return Ok(Body::once(format!("late_restart_refused={late}")));
         }
-        Ok(Body::chunks(vec![Ok(Bytes::from("a")), Ok(Bytes::from("b"))]))
+        Ok(Body::chunks(vec![
+            Ok(Bytes::from("a")),
+            Ok(Bytes::from("b")),
+        ]))
     }
     let srv = serve(bridge(app), config());
     let resp = roundtrip(&srv, b"GET /write HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -106,7 +120,11 @@ fn legacy_write_and_restart_semantics() {
 
 #[test]
 fn sync_middleware_and_async_middleware_compose() {
-    let inner = bridge(add_header(content_length(lines_app, 1 << 16), "x-middleware", "sync"));
+    let inner = bridge(add_header(
+        content_length(lines_app, 1 << 16),
+        "x-middleware",
+        "sync",
+    ));
     // Async-aware middleware on top: it may answer by itself or pass the exchange down.
     let app = move |ex: Exchange| {
         let inner = inner.clone();
@@ -135,7 +153,10 @@ fn sync_middleware_and_async_middleware_compose() {
 }
 
 fn sleepy(req: &mut Request, _: &mut Input, start: &mut StartResponse) -> Result<Body> {
-    let ms: u64 = req.query_param("ms").and_then(|v| v.parse().ok()).unwrap_or(0);
+    let ms: u64 = req
+        .query_param("ms")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     std::thread::sleep(Duration::from_millis(ms));
     start.start(StatusCode::OK, [("content-type", "text/plain")])?;
     Ok(Body::once("slept"))
@@ -164,7 +185,8 @@ fn full_pool_answers_503_and_async_requests_stay_fast() {
     let mut busy = Vec::new();
     for _ in 0..3 {
         let mut s = srv.connect();
-        s.write_all(b"GET /sync?ms=1500 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        s.write_all(b"GET /sync?ms=1500 HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
         busy.push(s);
     }
     std::thread::sleep(Duration::from_millis(200));
@@ -178,7 +200,10 @@ fn full_pool_answers_503_and_async_requests_stay_fast() {
         worst = worst.max(t.elapsed());
         assert_eq!(resp.text(), "quick");
     }
-    assert!(worst < Duration::from_millis(250), "async p100 {worst:?} while the pool was full");
+    assert!(
+        worst < Duration::from_millis(250),
+        "async p100 {worst:?} while the pool was full"
+    );
     for s in busy {
         let mut r = BufReader::new(s);
         assert_eq!(read_response(&mut r, false).unwrap().text(), "slept");
@@ -208,11 +233,15 @@ fn sync_panic_gives_500_and_pool_keeps_its_size() {
     }
     // Panic after bytes were sent: the connection is closed, the response incomplete.
     let mut s = srv.connect();
-    s.write_all(b"GET /panic-late HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    s.write_all(b"GET /panic-late HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     let mut raw = Vec::new();
     let _ = s.read_to_end(&mut raw);
     let raw = String::from_utf8_lossy(&raw);
-    assert!(raw.contains("partial") && !raw.ends_with("0\r\n\r\n"), "{raw}");
+    assert!(
+        raw.contains("partial") && !raw.ends_with("0\r\n\r\n"),
+        "{raw}"
+    );
     // Both threads still there: two 400 ms jobs at once take ~400 ms, not ~800 ms, and
     // neither is refused (queue 0).
     let t = Instant::now();
@@ -221,7 +250,8 @@ fn sync_panic_gives_500_and_pool_keeps_its_size() {
             let addr = srv.addr;
             std::thread::spawn(move || {
                 let mut s = std::net::TcpStream::connect(addr).unwrap();
-                s.write_all(b"GET /ok?ms=400 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+                s.write_all(b"GET /ok?ms=400 HTTP/1.1\r\nHost: x\r\n\r\n")
+                    .unwrap();
                 read_response(&mut BufReader::new(s), false).unwrap().status
             })
         })
@@ -229,7 +259,11 @@ fn sync_panic_gives_500_and_pool_keeps_its_size() {
     for h in handles {
         assert_eq!(h.join().unwrap(), 200);
     }
-    assert!(t.elapsed() < Duration::from_millis(750), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(750),
+        "{:?}",
+        t.elapsed()
+    );
 }
 
 /// A client that does not read blocks the sync thread's writes instead of growing memory.
@@ -238,7 +272,10 @@ fn slow_client_blocks_the_sync_thread() {
     let written = Arc::new(AtomicU64::new(0));
     let w2 = written.clone();
     let app = move |_: &mut Request, _: &mut Input, start: &mut StartResponse| -> Result<Body> {
-        start.start(StatusCode::OK, [("content-type", "application/octet-stream")])?;
+        start.start(
+            StatusCode::OK,
+            [("content-type", "application/octet-stream")],
+        )?;
         let piece = Bytes::from(vec![b'q'; 64 * 1024]);
         loop {
             start.write(piece.clone())?;
@@ -258,7 +295,10 @@ fn slow_client_blocks_the_sync_thread() {
         last = now;
     }
     let total = written.load(Ordering::Relaxed);
-    assert!(total > 0 && total < 64 << 20, "sync app wrote {total} bytes to a non-reader");
+    assert!(
+        total > 0 && total < 64 << 20,
+        "sync app wrote {total} bytes to a non-reader"
+    );
     drop(s);
 }
 
@@ -266,9 +306,7 @@ fn slow_client_blocks_the_sync_thread() {
 fn delegated_blocking_calls_resume_with_result_or_panic() {
     async fn app(mut ex: Exchange) -> Result<Outcome> {
         let worker = std::thread::current().id();
-        let (v, pool_thread) = ex
-            .blocking(|| (6 * 7, std::thread::current().id()))
-            .await?;
+        let (v, pool_thread) = ex.blocking(|| (6 * 7, std::thread::current().id())).await?;
         let panicked = ex
             .blocking(|| -> u32 { panic!("pool boom") })
             .await
@@ -286,7 +324,10 @@ fn delegated_blocking_calls_resume_with_result_or_panic() {
     }
     let srv = serve(app, config());
     let resp = roundtrip(&srv, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert_eq!(resp.text(), "v=42 other_thread=true panicked=Err(true) back=true");
+    assert_eq!(
+        resp.text(),
+        "v=42 other_thread=true panicked=Err(true) back=true"
+    );
 }
 
 /// Many concurrent delegated sleeps do not delay async requests on other connections.
@@ -306,15 +347,23 @@ fn blocking_calls_do_not_block_the_worker() {
     let mut blocked = Vec::new();
     for _ in 0..8 {
         let mut s = srv.connect();
-        s.write_all(b"GET /block HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        s.write_all(b"GET /block HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
         blocked.push(s);
     }
     std::thread::sleep(Duration::from_millis(100));
     let t = Instant::now();
     for _ in 0..10 {
-        assert_eq!(roundtrip(&srv, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").text(), "ok");
+        assert_eq!(
+            roundtrip(&srv, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").text(),
+            "ok"
+        );
     }
-    assert!(t.elapsed() < Duration::from_millis(500), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        t.elapsed()
+    );
     for s in blocked {
         let mut r = BufReader::new(s);
         assert_eq!(read_response(&mut r, false).unwrap().status, 200);

@@ -30,7 +30,10 @@ async fn switching(mut ex: Exchange) -> Result<Outcome> {
     let pre = ex.request().query_param("pre").is_some();
     let mut hash = Sha256::new();
     let mut a = 0u64;
-    ex.start(StatusCode::OK, [("content-type", "text/plain"), ("x-async", "set")])?;
+    ex.start(
+        StatusCode::OK,
+        [("content-type", "text/plain"), ("x-async", "set")],
+    )?;
     if pre {
         ex.send("pre;").await?;
     }
@@ -123,7 +126,11 @@ fn check(text: &str, body: &[u8], after: u64) {
     let a: u64 = parts[2].parse().unwrap();
     let s: u64 = parts[3].parse().unwrap();
     assert_eq!(total, body.len() as u64, "{text}");
-    assert_eq!(parts[1], hex(&Sha256::digest(body)), "bytes lost or repeated: {text}");
+    assert_eq!(
+        parts[1],
+        hex(&Sha256::digest(body)),
+        "bytes lost or repeated: {text}"
+    );
     assert_eq!(a + s, total);
     assert!(a >= after.min(total), "async stopped early: {text}");
     assert_eq!(parts[4], "false", "continuation ran on the worker thread");
@@ -138,7 +145,10 @@ fn switch_before_the_first_chunk() {
     );
     let text = send_pieces(vec![body.clone()], head);
     check(&text, &body, 0);
-    assert!(text.ends_with(&format!(" 0 {} false", body.len())), "{text}");
+    assert!(
+        text.ends_with(&format!(" 0 {} false", body.len())),
+        "{text}"
+    );
 }
 
 #[test]
@@ -229,7 +239,8 @@ fn switch_with_a_read_in_flight_loses_nothing() {
             while let Some(c) = sx.input.next_chunk()? {
                 all.extend_from_slice(&c);
             }
-            sx.response.start(StatusCode::OK, [("content-type", "text/plain")])?;
+            sx.response
+                .start(StatusCode::OK, [("content-type", "text/plain")])?;
             sx.end(all)
         }))
     }

@@ -24,10 +24,10 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use actix::prelude::*;
+use bytes::Bytes;
 use futures::channel::oneshot;
 use futures::future::LocalBoxFuture;
 use futures::FutureExt;
-use bytes::Bytes;
 use weir::sync::BlockingTransport;
 use weir::{Error, Outcome, Part, Transport};
 
@@ -145,7 +145,10 @@ impl Handler<ConnectionClosed> for AppActor {
 
 /// Await a reply the connection sends through a oneshot; a dropped sender means the
 /// connection has closed.
-fn poll_reply<T>(rx: &mut Option<oneshot::Receiver<T>>, cx: &mut TaskContext<'_>) -> Poll<Result<T, Error>> {
+fn poll_reply<T>(
+    rx: &mut Option<oneshot::Receiver<T>>,
+    cx: &mut TaskContext<'_>,
+) -> Poll<Result<T, Error>> {
     let Some(r) = rx.as_mut() else {
         return Poll::Ready(Err(Error::disconnected()));
     };
@@ -185,7 +188,10 @@ impl ActorTransport {
 // never fills; a failed send means the connection is gone. (`Addr::send`'s future is not
 // `Unpin`, and boxing it would allocate per chunk.)
 impl Transport for ActorTransport {
-    fn poll_chunk(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<Option<bytes::Bytes>, Error>> {
+    fn poll_chunk(
+        &mut self,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Result<Option<bytes::Bytes>, Error>> {
         if self.read.is_none() {
             let (tx, rx) = oneshot::channel();
             let msg = ReadChunk {
@@ -207,9 +213,7 @@ impl Transport for ActorTransport {
             part,
             ack: tx,
         };
-        self.conn
-            .try_send(msg)
-            .map_err(|_| Error::disconnected())?;
+        self.conn.try_send(msg).map_err(|_| Error::disconnected())?;
         self.write = Some(rx);
         Ok(())
     }
@@ -252,9 +256,7 @@ impl BlockingTransport for BlockingActorTransport {
                     seq: self.seq,
                     reply: tx,
                 };
-                self.conn
-                    .try_send(msg)
-                    .map_err(|_| Error::disconnected())?;
+                self.conn.try_send(msg).map_err(|_| Error::disconnected())?;
                 rx
             }
         };
@@ -268,9 +270,7 @@ impl BlockingTransport for BlockingActorTransport {
             part,
             ack: tx,
         };
-        self.conn
-            .try_send(msg)
-            .map_err(|_| Error::disconnected())?;
+        self.conn.try_send(msg).map_err(|_| Error::disconnected())?;
         futures::executor::block_on(rx).unwrap_or_else(|_| Err(Error::disconnected()))
     }
 }

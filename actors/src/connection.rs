@@ -26,8 +26,8 @@
 //! Raises the running app's close signal (client gone), tells its `AppActor`, and
 //! unregisters from the worker. Dropping the socket closes it.
 
-use std::net::{Shutdown as SockShutdown, SocketAddr};
 use std::future::Future;
+use std::net::{Shutdown as SockShutdown, SocketAddr};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context as TaskContext, Poll};
@@ -199,8 +199,7 @@ impl Connection {
             // goes away is noticed while the app is still working.
             State::Active(r) => {
                 r.body.is_wanted()
-                    || (r.body.is_complete()
-                        && self.rbuf.len() < self.cfg().limits.max_head_bytes)
+                    || (r.body.is_complete() && self.rbuf.len() < self.cfg().limits.max_head_bytes)
             }
             State::Closing => false,
         }
@@ -384,7 +383,8 @@ impl Connection {
                 Err(e) => {
                     self.wbuf.truncate(before);
                     let _ = msg.ack.send(Err(Error::other(e)));
-                    let err = Error::with_status(StatusCode::INTERNAL_SERVER_ERROR, "bad response head");
+                    let err =
+                        Error::with_status(StatusCode::INTERNAL_SERVER_ERROR, "bad response head");
                     tracing::error!(parent: &self.span, error = %e, "app gave an invalid response head");
                     self.fail_request(err, ctx);
                     return;
@@ -555,7 +555,9 @@ impl Connection {
                 Some((Timer::BodyRead, self.read_progress + cfg.body_read_timeout))
             }
             State::Active(_) | State::Closing => None,
-            State::Drain { .. } => Some((Timer::BodyRead, self.read_progress + cfg.body_read_timeout)),
+            State::Drain { .. } => {
+                Some((Timer::BodyRead, self.read_progress + cfg.body_read_timeout))
+            }
             State::Linger { since, .. } => Some((Timer::Linger, *since + cfg.linger_timeout)),
         }
     }
@@ -708,7 +710,10 @@ fn write_error(dst: &mut BytesMut, status: StatusCode, error: &Error, info: Requ
     );
     headers.insert(http::header::CONTENT_LENGTH, msg.len().into());
     if status == StatusCode::SERVICE_UNAVAILABLE {
-        headers.insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("1"));
+        headers.insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from_static("1"),
+        );
     }
     match h1::encode_head(dst, status, &headers, info) {
         Ok(mut enc) => {
