@@ -1,0 +1,625 @@
+//! The example binaries, run as a newcomer would: `echo` and `hello` started with
+//! `--bind 127.0.0.1:0 --workers 1` print exactly one stdout line, `listening on
+//! http://127.0.0.1:PORT` (logs go to stderr), and answer real clients (`ureq`, `curl`, raw
+//! sockets): echo's `/`, `/count` (SHA-256 of a 1 MiB upload), `/echo` (streams the body
+//! back while it is still being sent), `/drip` (lines spread over time, parameter limits),
+//! `/big` (exact Content-Length bodies, size limit) and 404s; hello's answer to any method
+//! and path, and its 400 for a chunked body with a bad chunk size.
+//!
+//! `cargo test` builds the examples into `target/<profile>/examples/`, next to this test's
+//! `target/<profile>/deps/`; with a target filter (`cargo test --test examples`) run
+//! `cargo build --examples` first.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use support::{is_closed, read_response, Response};
+
+/// The example binary `name`, from `target/<profile>/examples/`.
+fn example_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test binary in target/<profile>/deps");
+    let bin = profile_dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} not found: `cargo test` builds the examples; with a target filter such as \
+         `--test examples`, run `cargo build --examples` first",
+        bin.display()
+    );
+    bin
+}
+
+/// A running example process; killed on drop.
+struct Example {
+    child: Child,
+    addr: SocketAddr,
+    /// Whatever the process writes to stdout after its first line.
+    stdout_rest: Option<JoinHandle<Vec<u8>>>,
+    stderr: Option<JoinHandle<Vec<u8>>>,
+}
+
+/// What an example left behind once it exited.
+struct Exited {
+    status: Option<ExitStatus>,
+    stdout_rest: String,
+    stderr: String,
+}
+
+impl Example {
+    /// Spawn `name` on an ephemeral port with one worker and check its first stdout line.
+    fn start(name: &str) -> Example {
+        let mut child = Command::new(example_bin(name))
+            .args(["--bind", "127.0.0.1:0", "--workers", "1"])
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn example");
+        let mut stderr = child.stderr.take().unwrap();
+        let stderr = std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = stderr.read_to_end(&mut v);
+            v
+        });
+        let (tx, first) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        let stdout_rest = std::thread::spawn(move || {
+            let mut r = BufReader::new(stdout);
+            let mut line = String::new();
+            let _ = r.read_line(&mut line);
+            let _ = tx.send(line);
+            let mut rest = Vec::new();
+            let _ = r.read_to_end(&mut rest);
+            rest
+        });
+        let mut ex = Example {
+            child,
+            addr: ([127, 0, 0, 1], 0).into(),
+            stdout_rest: Some(stdout_rest),
+            stderr: Some(stderr),
+        };
+        let line = match first.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) => line,
+            Err(_) => {
+                let out = ex.kill();
+                panic!("{name} printed no line in 30 s; stderr: {}", out.stderr);
+            }
+        };
+        let port = line
+            .strip_prefix("listening on http://127.0.0.1:")
+            .and_then(|p| p.strip_suffix('\n'))
+            .and_then(|p| p.parse::<u16>().ok())
+            .filter(|&p| p != 0);
+        let Some(port) = port else {
+            let out = ex.kill();
+            panic!(
+                "{name}: unexpected first line {line:?}; stderr: {}",
+                out.stderr
+            );
+        };
+        assert_eq!(line, format!("listening on http://127.0.0.1:{port}\n"));
+        ex.addr.set_port(port);
+        ex
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn connect(&self) -> TcpStream {
+        let s = TcpStream::connect(self.addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.set_nodelay(true).unwrap();
+        s
+    }
+
+    /// SIGTERM, wait up to 5 s for the exit (then kill), and collect the output.
+    fn terminate(mut self) -> Exited {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let t = Instant::now();
+        let mut status = None;
+        while t.elapsed() < Duration::from_secs(5) {
+            status = self.child.try_wait().expect("try_wait");
+            if status.is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Exited {
+            status,
+            ..self.kill()
+        }
+    }
+
+    /// Kill (if still running) and collect the output.
+    fn kill(&mut self) -> Exited {
+        let _ = self.child.kill();
+        let status = self.child.wait().ok();
+        let text = |h: Option<JoinHandle<Vec<u8>>>| {
+            h.map(|h| String::from_utf8_lossy(&h.join().unwrap_or_default()).into_owned())
+                .unwrap_or_default()
+        };
+        Exited {
+            status,
+            stdout_rest: text(self.stdout_rest.take()),
+            stderr: text(self.stderr.take()),
+        }
+    }
+}
+
+impl Drop for Example {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `ureq` agent that returns 4xx/5xx responses instead of errors.
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+fn header<B>(resp: &ureq::http::Response<B>, name: &str) -> Option<String> {
+    resp.headers()
+        .get(name)
+        .map(|v| v.to_str().expect("ASCII header").to_owned())
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// 1 MiB of varied (not repeating every few bytes) data.
+fn mib_of_data() -> Vec<u8> {
+    let mut x: u32 = 0x9e37_79b9;
+    (0..1 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+/// Reads a response head (status line and headers); the body is left in `r`.
+fn read_head<R: BufRead>(r: &mut R) -> Response {
+    let mut line = String::new();
+    r.read_line(&mut line).expect("status line");
+    let status = line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {line:?}"));
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        r.read_line(&mut h).expect("header line");
+        let h = h.trim_end_matches(['\r', '\n']);
+        if h.is_empty() {
+            break;
+        }
+        let (k, v) = h.split_once(':').expect("header has a colon");
+        headers.push((k.trim().to_owned(), v.trim().to_owned()));
+    }
+    Response {
+        status,
+        headers,
+        body: Vec::new(),
+    }
+}
+
+/// Reads one chunk of a chunked body; `None` for the terminating `0\r\n\r\n`.
+fn read_chunk<R: BufRead>(r: &mut R) -> Option<Vec<u8>> {
+    let mut size = String::new();
+    r.read_line(&mut size).expect("chunk size line");
+    let hex = size
+        .strip_suffix("\r\n")
+        .unwrap_or_else(|| panic!("chunk size line {size:?}"));
+    let n = usize::from_str_radix(hex, 16).unwrap_or_else(|_| panic!("chunk size {hex:?}"));
+    let mut data = vec![0; n + 2];
+    r.read_exact(&mut data).expect("chunk data");
+    assert!(data.ends_with(b"\r\n"), "chunk not followed by CRLF");
+    data.truncate(n);
+    (n > 0).then_some(data)
+}
+
+// ----- both examples: startup and output ----------------------------------------------------
+
+/// Nothing but the listening line on stdout, while requests are served and the process
+/// stops; the access log goes to stderr; SIGTERM ends the process with status 0.
+fn prints_only_its_listening_line(name: &str) {
+    let ex = Example::start(name);
+    let mut resp = agent().get(ex.url("/")).call().unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.body_mut().read_to_string().unwrap(), "Hello, World!");
+    let out = ex.terminate();
+    assert_eq!(out.stdout_rest, "", "{name} wrote more to stdout");
+    assert!(
+        out.stderr.contains("weir::access") && out.stderr.contains("status=200"),
+        "{name}'s access log is not on stderr: {:?}",
+        out.stderr
+    );
+    assert!(
+        out.status.is_some_and(|s| s.success()),
+        "{name} exit after SIGTERM: {:?}; stderr: {}",
+        out.status,
+        out.stderr
+    );
+}
+
+#[test]
+fn echo_prints_only_its_listening_line() {
+    prints_only_its_listening_line("echo");
+}
+
+#[test]
+fn hello_prints_only_its_listening_line() {
+    prints_only_its_listening_line("hello");
+}
+
+// ----- echo ---------------------------------------------------------------------------------
+
+#[test]
+fn echo_root_says_hello() {
+    let ex = Example::start("echo");
+    let mut resp = agent().get(ex.url("/")).call().unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "content-type").as_deref(), Some("text/plain"));
+    assert_eq!(header(&resp, "content-length").as_deref(), Some("13"));
+    assert_eq!(resp.body_mut().read_to_string().unwrap(), "Hello, World!");
+}
+
+#[test]
+fn echo_count_hashes_a_mib_upload() {
+    let ex = Example::start("echo");
+    let data = mib_of_data();
+    let mut resp = agent().post(ex.url("/count")).send(&data[..]).unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.body_mut().read_to_string().unwrap(),
+        format!("bytes=1048576 sha256={}", sha256_hex(&data))
+    );
+}
+
+/// curl sends a 1 MiB upload (with `Expect: 100-continue`) from stdin.
+#[test]
+fn echo_count_with_curl() {
+    let ex = Example::start("echo");
+    let data = mib_of_data();
+    let mut curl = Command::new("curl")
+        .args(["-sS", "--max-time", "30", "--data-binary", "@-"])
+        .arg(ex.url("/count"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("curl is installed (.ci/run installs it)");
+    let mut stdin = curl.stdin.take().unwrap();
+    let feed = {
+        let data = data.clone();
+        std::thread::spawn(move || stdin.write_all(&data))
+    };
+    let out = curl.wait_with_output().unwrap();
+    feed.join().unwrap().unwrap();
+    assert!(
+        out.status.success(),
+        "curl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        format!("bytes=1048576 sha256={}", sha256_hex(&data))
+    );
+}
+
+/// The first chunk of a chunked upload comes back before the rest is sent.
+#[test]
+fn echo_streams_the_body_back_while_it_is_sent() {
+    let ex = Example::start("echo");
+    let mut s = ex.connect();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+    )
+    .unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let head = read_head(&mut r);
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("transfer-encoding"), Some("chunked"));
+    let mut first = Vec::new();
+    while first.len() < 5 {
+        first.extend(read_chunk(&mut r).expect("echoed bytes before the end"));
+    }
+    assert_eq!(first, b"hello");
+
+    // Only now send the rest.
+    s.write_all(b"6\r\n world\r\n0\r\n\r\n").unwrap();
+    let mut rest = Vec::new();
+    while let Some(chunk) = read_chunk(&mut r) {
+        rest.extend(chunk);
+    }
+    assert_eq!(rest, b" world");
+
+    // The connection is kept alive for the next request.
+    s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let resp = read_response(&mut r, false).unwrap();
+    assert_eq!(resp.text(), "Hello, World!");
+}
+
+/// `/drip?n=3&ms=100`: three lines, the last ≥ ~200 ms after the first.
+#[test]
+fn echo_drip_spreads_lines_over_time() {
+    let ex = Example::start("echo");
+    let resp = agent().get(ex.url("/drip?n=3&ms=100")).call().unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut r = BufReader::new(resp.into_body().into_reader());
+    let mut lines = Vec::new();
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        lines.push((line, Instant::now()));
+    }
+    let text: Vec<&str> = lines.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(text, ["tick 1\n", "tick 2\n", "tick 3\n"]);
+    let spread = lines[2].1 - lines[0].1;
+    assert!(
+        spread >= Duration::from_millis(180),
+        "ticks arrived within {spread:?}"
+    );
+    assert!(spread < Duration::from_secs(2), "ticks took {spread:?}");
+}
+
+#[test]
+fn echo_drip_rejects_out_of_range_parameters() {
+    let ex = Example::start("echo");
+    let agent = agent();
+    for (target, param) in [
+        ("/drip?n=1001&ms=1", "n"),
+        ("/drip?n=1&ms=10001", "ms"),
+        ("/drip?n=-1&ms=1", "n"),
+        ("/drip?ms=1", "n"),
+        ("/drip?n=1", "ms"),
+    ] {
+        let mut resp = agent.get(ex.url(target)).call().unwrap();
+        assert_eq!(resp.status(), 400, "{target}");
+        let body = resp.body_mut().read_to_string().unwrap();
+        assert!(
+            body.starts_with(&format!("{param} must be")),
+            "{target}: {body:?}"
+        );
+    }
+    // At the limits it is fine.
+    let mut resp = agent.get(ex.url("/drip?n=1000&ms=0")).call().unwrap();
+    assert_eq!(resp.status(), 200);
+    let body = resp.body_mut().read_to_string().unwrap();
+    assert_eq!(body.lines().count(), 1000);
+    assert_eq!(body.lines().last(), Some("tick 1000"));
+}
+
+/// The byte `big` sends at offset `i`: 64 KiB pieces of `a..z` repeated.
+fn big_byte(i: usize) -> u8 {
+    b'a' + (i % (64 * 1024) % 26) as u8
+}
+
+#[test]
+fn echo_big_sends_exactly_the_bytes_asked_for() {
+    let ex = Example::start("echo");
+    let n = 10 * 1024 * 1024;
+    let resp = agent()
+        .get(ex.url(&format!("/big?bytes={n}")))
+        .call()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "content-length"), Some(n.to_string()));
+    assert_eq!(header(&resp, "transfer-encoding"), None);
+    let body = resp
+        .into_body()
+        .into_with_config()
+        .limit(u64::MAX)
+        .read_to_vec()
+        .unwrap();
+    assert_eq!(body.len(), n);
+    if let Some(i) = (0..n).find(|&i| body[i] != big_byte(i)) {
+        panic!("byte {i} is {:?}, not {:?}", body[i], big_byte(i));
+    }
+    // Odd sizes too (not a multiple of the 64 KiB piece), and zero.
+    for n in [0, 1, 65_537] {
+        let resp = agent()
+            .get(ex.url(&format!("/big?bytes={n}")))
+            .call()
+            .unwrap();
+        assert_eq!(header(&resp, "content-length"), Some(n.to_string()));
+        let body = resp.into_body().read_to_vec().unwrap();
+        assert_eq!(body.len(), n);
+        assert!(body.iter().enumerate().all(|(i, &b)| b == big_byte(i)));
+    }
+}
+
+#[test]
+fn echo_big_with_curl() {
+    let ex = Example::start("echo");
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "--max-time",
+            "30",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code} %{size_download}",
+        ])
+        .arg(ex.url("/big?bytes=10485760"))
+        .output()
+        .expect("curl is installed (.ci/run installs it)");
+    assert!(
+        out.status.success(),
+        "curl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "200 10485760");
+}
+
+#[test]
+fn echo_big_rejects_more_than_a_gib() {
+    let ex = Example::start("echo");
+    let mut resp = agent().get(ex.url("/big?bytes=1073741825")).call().unwrap();
+    assert_eq!(resp.status(), 400);
+    let body = resp.body_mut().read_to_string().unwrap();
+    assert!(body.starts_with("bytes must be"), "{body:?}");
+
+    // Exactly 1 GiB is allowed: read the head only, then hang up.
+    let mut s = ex.connect();
+    s.write_all(b"GET /big?bytes=1073741824 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let head = read_head(&mut BufReader::new(s));
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("content-length"), Some("1073741824"));
+}
+
+#[test]
+fn echo_unknown_routes_are_404() {
+    let ex = Example::start("echo");
+    let agent = agent();
+    let mut resp = agent.get(ex.url("/nope")).call().unwrap();
+    assert_eq!(resp.status(), 404);
+    assert_eq!(resp.body_mut().read_to_string().unwrap(), "not found\n");
+    // Known paths with the wrong method.
+    let resp = agent.post(ex.url("/")).send("x").unwrap();
+    assert_eq!(resp.status(), 404);
+    let resp = agent.get(ex.url("/echo")).call().unwrap();
+    assert_eq!(resp.status(), 404);
+    let resp = agent.get(ex.url("/count")).call().unwrap();
+    assert_eq!(resp.status(), 404);
+}
+
+// ----- hello --------------------------------------------------------------------------------
+
+fn assert_hello<B>(resp: &ureq::http::Response<B>, what: &str) {
+    assert_eq!(resp.status(), 200, "{what}");
+    assert_eq!(
+        header(resp, "content-length").as_deref(),
+        Some("13"),
+        "{what}"
+    );
+    assert_eq!(
+        header(resp, "content-type").as_deref(),
+        Some("text/plain"),
+        "{what}"
+    );
+}
+
+#[test]
+fn hello_answers_any_method_and_path() {
+    let ex = Example::start("hello");
+    let agent = agent();
+    let data = mib_of_data();
+    let responses = [
+        ("GET /", agent.get(ex.url("/")).call()),
+        ("GET /a/b?c=d", agent.get(ex.url("/a/b?c=d")).call()),
+        ("POST /x", agent.post(ex.url("/x")).send(&data[..])),
+        (
+            "POST /chunked (chunked upload)",
+            agent
+                .post(ex.url("/chunked"))
+                .send(ureq::SendBody::from_reader(&mut &data[..])),
+        ),
+        ("PUT /y", agent.put(ex.url("/y")).send("put body")),
+        ("PATCH /z", agent.patch(ex.url("/z")).send("")),
+        ("DELETE /thing", agent.delete(ex.url("/thing")).call()),
+        ("OPTIONS /", agent.options(ex.url("/")).call()),
+    ];
+    for (what, resp) in responses {
+        let mut resp = resp.unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_hello(&resp, what);
+        assert_eq!(
+            resp.body_mut().read_to_string().unwrap(),
+            "Hello, World!",
+            "{what}"
+        );
+    }
+    // HEAD: the same head, no body.
+    let resp = agent.head(ex.url("/head")).call().unwrap();
+    assert_hello(&resp, "HEAD /head");
+    assert_eq!(resp.into_body().read_to_vec().unwrap(), b"");
+}
+
+#[test]
+fn hello_with_curl_shows_the_full_head() {
+    let ex = Example::start("hello");
+    let out = Command::new("curl")
+        .args(["-sS", "-i", "--max-time", "30", "-X", "DELETE"])
+        .arg(ex.url("/any/where?x=1"))
+        .output()
+        .expect("curl is installed (.ci/run installs it)");
+    assert!(
+        out.status.success(),
+        "curl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").expect("head and body");
+    let mut lines = head.split("\r\n");
+    assert_eq!(lines.next(), Some("HTTP/1.1 200 OK"));
+    let headers: Vec<(String, String)> = lines
+        .map(|l| {
+            let (k, v) = l.split_once(':').expect("header line");
+            (k.to_ascii_lowercase(), v.trim().to_owned())
+        })
+        .collect();
+    let get = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(get("content-length"), Some("13"));
+    assert_eq!(get("content-type"), Some("text/plain"));
+    assert!(get("date").is_some(), "no Date header: {head}");
+    assert_eq!(body, "Hello, World!");
+}
+
+/// hello reads the body, so a bad chunk size is seen: 400, `Connection: close`, closed.
+#[test]
+fn hello_rejects_a_bad_chunk_size() {
+    let ex = Example::start("hello");
+    let mut s = ex.connect();
+    s.write_all(
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+    )
+    .unwrap();
+    let mut r = BufReader::new(s);
+    let resp = read_response(&mut r, false).unwrap();
+    assert_eq!(resp.status, 400, "{}", resp.text());
+    assert_eq!(resp.header("connection"), Some("close"));
+    assert!(is_closed(&mut r), "connection open after a framing error");
+
+    // The server is still fine for the next client.
+    let resp = agent().get(ex.url("/")).call().unwrap();
+    assert_hello(&resp, "GET / after the bad request");
+}
