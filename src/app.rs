@@ -214,7 +214,13 @@ enum Head {
 }
 
 /// One request/response exchange, handed to an async-aware app.
-pub struct Exchange {
+///
+/// A single pointer: apps move it into the futures they build (`end`, `respond`, the
+/// switch), and async state machines keep each moved copy, so a small handle keeps a
+/// waiting Comet request's memory small.
+pub struct Exchange(Box<ExchangeState>);
+
+struct ExchangeState {
     req: Request,
     transport: Box<dyn Transport>,
     signal: CloseSignal,
@@ -230,8 +236,8 @@ pub struct Exchange {
 impl fmt::Debug for Exchange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Exchange")
-            .field("req", &self.req)
-            .field("head", &self.head)
+            .field("req", &self.0.req)
+            .field("head", &self.0.head)
             .finish_non_exhaustive()
     }
 }
@@ -240,7 +246,7 @@ impl Exchange {
     /// Create an exchange (used by runtimes).
     pub fn new(req: Request, transport: Box<dyn Transport>, signal: CloseSignal) -> Exchange {
         let input_done = req.framing() == BodyFraming::Empty;
-        Exchange {
+        Exchange(Box::new(ExchangeState {
             req,
             transport,
             signal,
@@ -248,17 +254,17 @@ impl Exchange {
             may_read: true,
             read_pending: false,
             input_done,
-        }
+        }))
     }
 
     /// The request (environ).
     pub fn request(&self) -> &Request {
-        &self.req
+        &self.0.req
     }
 
     /// Mutable request, for middleware.
     pub fn request_mut(&mut self) -> &mut Request {
-        &mut self.req
+        &mut self.0.req
     }
 
     /// The next body chunk, `Ok(None)` at the end of the body.
@@ -268,21 +274,21 @@ impl Exchange {
     /// slows the client instead of buffering its upload. With `Expect: 100-continue`, the
     /// first call is what sends `100 Continue`.
     pub async fn next(&mut self) -> Result<Option<Bytes>> {
-        if self.input_done {
+        if self.0.input_done {
             return Ok(None);
         }
-        if !self.read_pending {
-            if !self.may_read {
+        if !self.0.read_pending {
+            if !self.0.may_read {
                 return Err(Error::read_without_yield());
             }
-            self.may_read = false;
-            self.read_pending = true;
+            self.0.may_read = false;
+            self.0.read_pending = true;
         }
-        let res = poll_fn(|cx| self.transport.poll_chunk(cx)).await;
-        self.read_pending = false;
+        let res = poll_fn(|cx| self.0.transport.poll_chunk(cx)).await;
+        self.0.read_pending = false;
         match res {
-            Ok(None) => self.input_done = true,
-            Err(_) => self.input_done = true,
+            Ok(None) => self.0.input_done = true,
+            Err(_) => self.0.input_done = true,
             Ok(Some(_)) => {}
         }
         res
@@ -290,16 +296,16 @@ impl Exchange {
 
     /// Whether the whole body has been handed out.
     pub fn input_done(&self) -> bool {
-        self.input_done
+        self.0.input_done
     }
 
     /// Start the response (`start_response`). The head is sent with the first body bytes, so
     /// until then [`restart`](Self::restart) can replace it.
     pub fn start(&mut self, status: StatusCode, headers: impl IntoHeaders) -> Result<()> {
-        if !matches!(self.head, Head::None) {
+        if !matches!(self.0.head, Head::None) {
             return Err(Error::already_started());
         }
-        self.head = Head::Pending(ResponseHead {
+        self.0.head = Head::Pending(ResponseHead {
             status,
             headers: headers.into_headers()?,
         });
@@ -309,21 +315,21 @@ impl Exchange {
     /// Replace the response head (`start_response` with `exc_info`): allowed until the first
     /// body bytes are sent, an error after.
     pub fn restart(&mut self, status: StatusCode, headers: impl IntoHeaders) -> Result<()> {
-        if matches!(self.head, Head::Committed) {
+        if matches!(self.0.head, Head::Committed) {
             return Err(Error::headers_sent());
         }
-        self.head = Head::None;
+        self.0.head = Head::None;
         self.start(status, headers)
     }
 
     /// Whether the head has been sent (no more `restart`).
     pub fn is_committed(&self) -> bool {
-        matches!(self.head, Head::Committed)
+        matches!(self.0.head, Head::Committed)
     }
 
     /// The pending head's headers, to adjust before it is sent (for middleware).
     pub fn pending_headers_mut(&mut self) -> Option<&mut HeaderMap> {
-        match &mut self.head {
+        match &mut self.0.head {
             Head::Pending(h) => Some(&mut h.headers),
             _ => None,
         }
@@ -334,8 +340,8 @@ impl Exchange {
     /// taken the bytes; fails with [`Error::is_disconnected`] if the client has gone.
     pub async fn send(&mut self, data: impl Into<Bytes>) -> Result<()> {
         let data = data.into();
-        self.may_read = true;
-        if self.signal.is_client_gone() {
+        self.0.may_read = true;
+        if self.0.signal.is_client_gone() {
             return Err(Error::disconnected());
         }
         if data.is_empty() {
@@ -343,23 +349,23 @@ impl Exchange {
             return Ok(());
         }
         let head = self.commit()?;
-        self.transport.start_send(Part {
+        self.0.transport.start_send(Part {
             head,
             body: data,
             end: false,
         })?;
-        poll_fn(|cx| self.transport.poll_flush(cx)).await
+        poll_fn(|cx| self.0.transport.poll_flush(cx)).await
     }
 
     /// Yield the last value and finish the response.
     pub async fn end(mut self, data: impl Into<Bytes>) -> Result<Outcome> {
         let head = self.commit()?;
-        self.transport.start_send(Part {
+        self.0.transport.start_send(Part {
             head,
             body: data.into(),
             end: true,
         })?;
-        poll_fn(|cx| self.transport.poll_flush(cx)).await?;
+        poll_fn(|cx| self.0.transport.poll_flush(cx)).await?;
         Ok(Outcome::done())
     }
 
@@ -416,19 +422,19 @@ impl Exchange {
     where
         F: FnOnce(SyncExchange) -> Result<Outcome> + Send + 'static,
     {
-        let (head, committed) = match self.head {
+        let (head, committed) = match self.0.head {
             Head::None => (None, false),
             Head::Pending(h) => (Some(h), false),
             Head::Committed => (None, true),
         };
         Outcome {
             switch: Some(Box::new(Switch {
-                request: self.req,
-                input_done: self.input_done,
+                request: self.0.req,
+                input_done: self.0.input_done,
                 head,
                 committed,
-                signal: self.signal,
-                transport: Some(self.transport),
+                signal: self.0.signal,
+                transport: Some(self.0.transport),
                 cont: Box::new(cont),
             })),
         }
@@ -443,7 +449,7 @@ impl Exchange {
         T: Send + 'static,
     {
         let (tx, rx) = futures::channel::oneshot::channel();
-        self.transport.spawn_blocking(Box::new(move || {
+        self.0.transport.spawn_blocking(Box::new(move || {
             let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
             let _ = tx.send(res);
         }))?;
@@ -456,7 +462,7 @@ impl Exchange {
 
     /// The close signal: resolves when the client goes away or the server shuts down.
     pub fn closed(&self) -> impl Future<Output = CloseReason> + '_ {
-        self.signal.closed()
+        self.0.signal.closed()
     }
 
     /// Await `fut`, unless the close signal comes first: `Err(reason)` then, and `fut` is
@@ -467,7 +473,7 @@ impl Exchange {
         fut: F,
     ) -> std::result::Result<F::Output, CloseReason> {
         let fut = std::pin::pin!(fut);
-        let closed = std::pin::pin!(self.signal.closed());
+        let closed = std::pin::pin!(self.0.signal.closed());
         match futures::future::select(fut, closed).await {
             futures::future::Either::Left((out, _)) => Ok(out),
             futures::future::Either::Right((reason, _)) => Err(reason),
@@ -476,16 +482,16 @@ impl Exchange {
 
     /// A clone of the close signal, for tasks the app starts.
     pub fn close_signal(&self) -> CloseSignal {
-        self.signal.clone()
+        self.0.signal.clone()
     }
 
     /// Take the pending head for the first part; `None` once committed.
     fn commit(&mut self) -> Result<Option<ResponseHead>> {
-        match std::mem::replace(&mut self.head, Head::Committed) {
+        match std::mem::replace(&mut self.0.head, Head::Committed) {
             Head::Pending(h) => Ok(Some(h)),
             Head::Committed => Ok(None),
             Head::None => {
-                self.head = Head::None;
+                self.0.head = Head::None;
                 Err(Error::not_started())
             }
         }

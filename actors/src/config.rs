@@ -24,8 +24,10 @@ pub struct Config {
     /// Idle time allowed between requests on a keep-alive connection before it is closed
     /// quietly. Default 5 s (actix-web's): short, because idle sockets cost file descriptors.
     pub keep_alive_timeout: Duration,
-    /// Time allowed to receive a whole request head once its first byte arrived; past it the
-    /// server answers 408 and closes (slowloris defence). Default 10 s.
+    /// Time allowed to receive a whole request head, from its first byte (from accept, for a
+    /// connection's first request); past it the server answers 408 and closes, or closes
+    /// quietly if nothing arrived (slowloris defence: later bytes do not extend it).
+    /// Default 10 s.
     pub header_read_timeout: Duration,
     /// Time the body may stall (no bytes while the app waits for a chunk) before the read
     /// fails with a timeout error and the connection closes. Default 30 s.

@@ -106,7 +106,9 @@ pub fn parse_head(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RequestH
     };
     let (path, query) = split_target(&method, target)?;
 
-    let mut headers = HeaderMap::new();
+    // Sized to the request: HeaderMap's default first growth reserves far more than a
+    // typical head needs, and a waiting Comet request keeps its head for its whole life.
+    let mut headers = HeaderMap::with_capacity(req.headers.len());
     for h in req.headers.iter() {
         let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| ParseError::BadHeader)?;
         let value = HeaderValue::from_bytes(h.value).map_err(|_| ParseError::BadHeader)?;
