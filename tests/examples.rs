@@ -61,8 +61,14 @@ struct Exited {
 impl Example {
     /// Spawn `name` on an ephemeral port with one worker and check its first stdout line.
     fn start(name: &str) -> Example {
+        Example::start_with(name, &[])
+    }
+
+    /// Like `start`, with extra command-line arguments.
+    fn start_with(name: &str, extra: &[&str]) -> Example {
         let mut child = Command::new(example_bin(name))
             .args(["--bind", "127.0.0.1:0", "--workers", "1"])
+            .args(extra)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -622,4 +628,130 @@ fn hello_rejects_a_bad_chunk_size() {
     // The server is still fine for the next client.
     let resp = agent().get(ex.url("/")).call().unwrap();
     assert_hello(&resp, "GET / after the bad request");
+}
+
+// ----- mixed -------------------------------------------------------------------------------
+
+#[test]
+fn mixed_root_is_async_hello() {
+    let ex = Example::start("mixed");
+    let mut resp = agent().get(ex.url("/")).call().unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.body_mut().read_to_string().unwrap(), "Hello, World!");
+}
+
+fn check_switch(text: &str, data: &[u8], after: usize) {
+    let want_prefix = format!("bytes={} sha256={} async=", data.len(), sha256_hex(data));
+    assert!(text.starts_with(&want_prefix), "{text}");
+    let nums: Vec<usize> = text
+        .split(' ')
+        .skip(2)
+        .map(|kv| kv.split_once('=').unwrap().1.parse().unwrap())
+        .collect();
+    assert_eq!(nums[0] + nums[1], data.len(), "{text}");
+    assert!(nums[0] >= after.min(data.len()), "{text}");
+}
+
+#[test]
+fn mixed_switch_reads_async_then_blocking() {
+    let ex = Example::start("mixed");
+    let data = mib_of_data();
+    for after in [0usize, 1, 30_000, 700_000, 2_000_000] {
+        let mut resp = agent()
+            .post(ex.url(&format!("/switch?after={after}")))
+            .send(&data[..])
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        check_switch(&resp.body_mut().read_to_string().unwrap(), &data, after);
+    }
+    // Chunked upload (curl, from stdin, no length known).
+    let mut child = Command::new("curl")
+        .args([
+            "-sS",
+            "-H",
+            "Transfer-Encoding: chunked",
+            "--data-binary",
+            "@-",
+        ])
+        .arg(ex.url("/switch?after=100000"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("curl (installed by .ci/run)");
+    child.stdin.take().unwrap().write_all(&data).unwrap();
+    let out = child.wait_with_output().unwrap();
+    check_switch(&String::from_utf8_lossy(&out.stdout), &data, 100_000);
+}
+
+#[test]
+fn mixed_switch_requires_after() {
+    let ex = Example::start("mixed");
+    let resp = agent().post(ex.url("/switch")).send("x").unwrap();
+    assert_eq!(resp.status(), 400);
+}
+
+#[test]
+fn mixed_legacy_is_a_sync_app_under_sync_middleware() {
+    let ex = Example::start("mixed");
+    let mut resp = agent()
+        .post(ex.url("/legacy"))
+        .send("first line\nsecond\nno newline")
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(header(&resp, "x-middleware").as_deref(), Some("sync"));
+    assert_eq!(header(&resp, "content-length").as_deref(), Some("16"));
+    assert_eq!(
+        resp.body_mut().read_to_string().unwrap(),
+        "lines=3 bytes=28"
+    );
+}
+
+#[test]
+fn mixed_block_sleeps_on_the_pool_without_delaying_root() {
+    let ex = Example::start_with("mixed", &["--pool", "16"]);
+    let t = Instant::now();
+    let mut resp = agent().get(ex.url("/block?ms=300")).call().unwrap();
+    assert_eq!(resp.body_mut().read_to_string().unwrap(), "slept=300");
+    assert!(t.elapsed() >= Duration::from_millis(300));
+    assert_eq!(
+        agent()
+            .get(ex.url("/block?ms=10001"))
+            .call()
+            .unwrap()
+            .status(),
+        400
+    );
+    // 16 concurrent sleeps while GET / is timed.
+    let url = ex.url("/block?ms=1500");
+    let sleepers: Vec<_> = (0..16)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || agent().get(&url).call().unwrap().status())
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let t = Instant::now();
+    for _ in 0..10 {
+        assert_eq!(agent().get(ex.url("/")).call().unwrap().status(), 200);
+    }
+    assert!(
+        t.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        t.elapsed()
+    );
+    for s in sleepers {
+        assert_eq!(s.join().unwrap(), 200);
+    }
+}
+
+#[test]
+fn mixed_full_pool_answers_503_with_retry_after() {
+    let ex = Example::start_with("mixed", &["--pool", "1", "--queue", "0"]);
+    let url = ex.url("/block?ms=1000");
+    let first = std::thread::spawn(move || agent().get(&url).call().unwrap().status());
+    std::thread::sleep(Duration::from_millis(200));
+    let resp = agent().get(ex.url("/block?ms=1")).call().unwrap();
+    assert_eq!(resp.status(), 503);
+    assert_eq!(header(&resp, "retry-after").as_deref(), Some("1"));
+    assert_eq!(first.join().unwrap(), 200);
 }
