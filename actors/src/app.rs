@@ -24,6 +24,7 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use actix::prelude::*;
+use actix::WeakAddr;
 use bytes::Bytes;
 use futures::channel::oneshot;
 use futures::future::LocalBoxFuture;
@@ -39,7 +40,9 @@ use crate::messages::{AppFailed, ChunkReply, ConnectionClosed, ReadChunk, Respon
 /// The application actor (see the module docs).
 pub struct AppActor {
     seq: u64,
-    conn: Addr<Connection>,
+    /// Weak: each strong `Addr` allocates sender state, and the transport holds the strong
+    /// one; this is only for reporting a failure.
+    conn: WeakAddr<Connection>,
     pool: SyncPool,
     fut: Option<LocalBoxFuture<'static, Result<Outcome, Error>>>,
     finished: bool,
@@ -51,7 +54,7 @@ impl AppActor {
     pub(crate) fn start_for(
         fut: LocalBoxFuture<'static, Result<Outcome, Error>>,
         seq: u64,
-        conn: Addr<Connection>,
+        conn: WeakAddr<Connection>,
         pool: SyncPool,
         abandon_grace: Duration,
     ) -> Addr<AppActor> {
@@ -94,27 +97,28 @@ impl Actor for AppActor {
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
         if !self.finished {
-            let _ = self.conn.try_send(AppFailed {
-                seq: self.seq,
-                error: Error::disconnected(),
-            });
+            self.fail(Error::disconnected());
         }
     }
 }
 
 impl AppActor {
     fn fail(&self, error: Error) {
-        let _ = self.conn.try_send(AppFailed {
-            seq: self.seq,
-            error,
-        });
+        if let Some(conn) = self.conn.upgrade() {
+            let _ = conn.try_send(AppFailed {
+                seq: self.seq,
+                error,
+            });
+        }
     }
 
     /// The sync switch: move the continuation to the pool. Its blocking transport continues
     /// the body where the async one stopped; its result or panic goes to the connection.
     fn run_switched(&self, switch: weir::sync::Switch) {
         let job = switch.into_job();
-        let conn = self.conn.clone();
+        let Some(conn) = self.conn.upgrade() else {
+            return; // the connection is gone; nobody to answer
+        };
         let seq = self.seq;
         let run = move || {
             let res = std::panic::catch_unwind(AssertUnwindSafe(|| job.run()));

@@ -34,6 +34,7 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::Instant;
 
 use actix::prelude::*;
+use actix::WeakAddr;
 use actix_rt::net::TcpStream;
 use actix_rt::time::{sleep_until, Sleep};
 use bytes::{Buf, BytesMut};
@@ -112,7 +113,8 @@ struct InFlight {
     resp: Resp,
     info: RequestInfo,
     signal: CloseSignal,
-    app: Addr<AppActor>,
+    /// Weak: only needed to say the connection closed (see `Worker::conns`).
+    app: WeakAddr<AppActor>,
     log: Access,
 }
 
@@ -328,7 +330,8 @@ impl Connection {
         let pool = self.worker.pool.clone();
         let transport = Box::new(ActorTransport::new(seq, ctx.address(), pool.clone()));
         let fut = (self.worker.app)(Exchange::new(req, transport, signal.clone()));
-        let app = AppActor::start_for(fut, seq, ctx.address(), pool, cfg.abandon_grace);
+        let app = AppActor::start_for(fut, seq, ctx.address().downgrade(), pool, cfg.abandon_grace)
+            .downgrade();
         self.state = State::Active(InFlight {
             seq,
             body,
@@ -751,7 +754,7 @@ impl Actor for Connection {
     fn started(&mut self, ctx: &mut Self::Context) {
         // Room for one ReadChunk and one Respond per request, plus control messages.
         ctx.set_mailbox_capacity(16);
-        self.worker.register(self.id, ctx.address());
+        self.worker.register(self.id, ctx.address().downgrade());
         if self.worker.is_shutting_down() {
             self.shutting_down = true;
         }
@@ -763,7 +766,9 @@ impl Actor for Connection {
         if let State::Active(r) = &mut self.state {
             r.signal.close(CloseReason::ClientGone);
             r.body.fail_want(Error::disconnected());
-            r.app.do_send(ConnectionClosed);
+            if let Some(app) = r.app.upgrade() {
+                app.do_send(ConnectionClosed);
+            }
         }
         tracing::trace!(parent: &self.span, served = self.served, "connection closed");
     }

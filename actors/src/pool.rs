@@ -43,9 +43,12 @@ impl Handler<RunJob> for SyncWorker {
     }
 }
 
-/// Handle to the blocking pool; cheap to clone and `Send`.
+/// Handle to the blocking pool; cheap to clone (one reference count: cloning an `Addr`
+/// would allocate sender state per request) and `Send`.
 #[derive(Clone)]
-pub struct SyncPool {
+pub struct SyncPool(Arc<PoolInner>);
+
+struct PoolInner {
     addr: Addr<SyncWorker>,
     in_flight: Arc<AtomicUsize>,
     limit: usize,
@@ -54,8 +57,8 @@ pub struct SyncPool {
 impl std::fmt::Debug for SyncPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SyncPool")
-            .field("in_flight", &self.in_flight.load(Ordering::Relaxed))
-            .field("limit", &self.limit)
+            .field("in_flight", &self.0.in_flight.load(Ordering::Relaxed))
+            .field("limit", &self.0.limit)
             .finish()
     }
 }
@@ -74,29 +77,29 @@ impl SyncPool {
     /// inside an actix `System`.
     pub fn start(threads: usize, queue: usize) -> SyncPool {
         let threads = threads.max(1);
-        SyncPool {
+        SyncPool(Arc::new(PoolInner {
             addr: SyncArbiter::start(threads, || SyncWorker),
             in_flight: Arc::new(AtomicUsize::new(0)),
             limit: threads + queue,
-        }
+        }))
     }
 
     /// Jobs running or waiting now.
     pub fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::Acquire)
+        self.0.in_flight.load(Ordering::Acquire)
     }
 
     /// Run `job` on a pool thread, or fail with [`Error::overloaded`] (503) when every
     /// thread is busy and the queue is full.
     pub fn try_run(&self, job: impl FnOnce() + Send + 'static) -> Result<(), Error> {
-        let prev = self.in_flight.fetch_add(1, Ordering::AcqRel);
-        let slot = Slot(Arc::clone(&self.in_flight));
-        if prev >= self.limit {
+        let prev = self.0.in_flight.fetch_add(1, Ordering::AcqRel);
+        let slot = Slot(Arc::clone(&self.0.in_flight));
+        if prev >= self.0.limit {
             return Err(Error::overloaded());
         }
         // `do_send` is right here: the queue is bounded by the counter above, not by the
         // (unbounded) SyncArbiter mailbox.
-        self.addr.do_send(RunJob(Box::new(move || {
+        self.0.addr.do_send(RunJob(Box::new(move || {
             let _slot = slot;
             job();
         })));

@@ -7,6 +7,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 use actix::prelude::*;
+use actix::WeakAddr;
 use futures::future::LocalBoxFuture;
 use weir::{Error, Exchange, Outcome};
 
@@ -23,7 +24,9 @@ pub(crate) struct Worker {
     pub(crate) cfg: Config,
     pub(crate) app: Box<AppFn>,
     pub(crate) pool: SyncPool,
-    conns: RefCell<HashMap<u64, Addr<Connection>>>,
+    // Weak: every strong `Addr` allocates its own sender state (~170 B), and the registry
+    // only needs to reach connections at shutdown.
+    conns: RefCell<HashMap<u64, WeakAddr<Connection>>>,
     next_id: Cell<u64>,
     shutting_down: Cell<bool>,
 }
@@ -46,7 +49,7 @@ impl Worker {
         id
     }
 
-    pub(crate) fn register(&self, id: u64, addr: Addr<Connection>) {
+    pub(crate) fn register(&self, id: u64, addr: WeakAddr<Connection>) {
         self.conns.borrow_mut().insert(id, addr);
     }
 
@@ -61,7 +64,12 @@ impl Worker {
     /// Tell every live connection that a graceful shutdown has begun.
     pub(crate) fn shutdown(&self) {
         self.shutting_down.set(true);
-        let conns: Vec<_> = self.conns.borrow().values().cloned().collect();
+        let conns: Vec<_> = self
+            .conns
+            .borrow()
+            .values()
+            .filter_map(WeakAddr::upgrade)
+            .collect();
         tracing::debug!(connections = conns.len(), "worker shutting down");
         for c in conns {
             // A control message with no data; it must arrive even if the mailbox is busy.
