@@ -115,7 +115,7 @@ struct InFlight {
     signal: CloseSignal,
     /// Weak: only needed to say the connection closed (see `Worker::conns`).
     app: WeakAddr<AppActor>,
-    log: Access,
+    log: Option<Box<Access>>,
 }
 
 /// The response side of a request in flight.
@@ -126,14 +126,20 @@ enum Resp {
     Body(BodyEncoder),
 }
 
-/// What the access line needs.
+/// What the access line needs; boxed and made only when the access log is on, so a
+/// waiting request does not carry it otherwise.
 struct Access {
     start: Instant,
-    /// Method and target, kept only when the access log is enabled.
-    what: Option<(Method, String)>,
+    method: Method,
+    target: String,
     status: u16,
     bytes: u64,
     span: tracing::Span,
+}
+
+/// The span for a request's log lines: its own when it has one, else the connection's.
+fn req_span<'a>(log: &'a Option<Box<Access>>, conn: &'a tracing::Span) -> &'a tracing::Span {
+    log.as_ref().map_or(conn, |l| &l.span)
 }
 
 /// Which timer is running.
@@ -319,9 +325,17 @@ impl Connection {
             keep_alive: head.keep_alive && !self.shutting_down,
         };
         let body = BodyStage::new(head.framing, head.expect_continue, &cfg.limits);
-        let span = tracing::debug_span!(parent: &self.span, "req", seq, method = %head.method, target = %head.target);
-        let what = (cfg.access_log && tracing::enabled!(target: "weir::access", Level::INFO))
-            .then(|| (head.method.clone(), head.target.clone()));
+        let log = (cfg.access_log && tracing::enabled!(target: "weir::access", Level::INFO))
+            .then(|| {
+                Box::new(Access {
+                    start: Instant::now(),
+                    method: head.method.clone(),
+                    target: head.target.clone(),
+                    status: 0,
+                    bytes: 0,
+                    span: tracing::debug_span!(parent: &self.span, "req", seq, method = %head.method, target = %head.target),
+                })
+            });
         let signal = CloseSignal::new();
         if self.shutting_down {
             signal.close(CloseReason::Shutdown);
@@ -339,13 +353,7 @@ impl Connection {
             info,
             signal,
             app,
-            log: Access {
-                start: Instant::now(),
-                what,
-                status: 0,
-                bytes: 0,
-                span,
-            },
+            log,
         });
     }
 
@@ -364,6 +372,7 @@ impl Connection {
         let State::Active(r) = &mut self.state else {
             return;
         };
+        let conn_span = &self.span;
         if r.seq != msg.seq {
             return;
         }
@@ -380,7 +389,9 @@ impl Connection {
             match h1::encode_head(&mut self.wbuf, head.status, &head.headers, r.info) {
                 Ok(enc) => {
                     r.info.keep_alive = enc.keep_alive;
-                    r.log.status = head.status.as_u16();
+                    if let Some(l) = &mut r.log {
+                        l.status = head.status.as_u16();
+                    }
                     r.resp = Resp::Body(enc.encoder);
                 }
                 Err(e) => {
@@ -404,11 +415,13 @@ impl Connection {
         if res.is_ok() && part.end {
             res = enc.finish(&mut self.wbuf);
         }
-        r.log.bytes += (self.wbuf.len() - before) as u64;
+        if let Some(l) = &mut r.log {
+            l.bytes += (self.wbuf.len() - before) as u64;
+        }
         if let Err(e) = res {
             // Too many or too few bytes for the app's Content-Length: the response on the
             // wire is broken, so the connection must go once what fits is written.
-            tracing::error!(parent: &r.log.span, error = %e, "app broke its Content-Length; closing");
+            tracing::error!(parent: req_span(&r.log, conn_span), error = %e, "app broke its Content-Length; closing");
             let _ = msg.ack.send(Err(Error::other(e)));
             r.info.keep_alive = false;
             self.finish_request(ctx);
@@ -430,21 +443,24 @@ impl Connection {
         let State::Active(r) = &mut self.state else {
             return;
         };
+        let conn_span = &self.span;
         match r.resp {
             Resp::AwaitHead => {
                 let status = error.status();
                 if error.is_disconnected() {
-                    tracing::debug!(parent: &r.log.span, "app stopped: client gone");
+                    tracing::debug!(parent: req_span(&r.log, conn_span), "app stopped: client gone");
                 } else if status.is_server_error() {
-                    tracing::error!(parent: &r.log.span, %error, "app failed");
+                    tracing::error!(parent: req_span(&r.log, conn_span), %error, "app failed");
                 } else {
-                    tracing::info!(parent: &r.log.span, %error, "app answered with an error");
+                    tracing::info!(parent: req_span(&r.log, conn_span), %error, "app answered with an error");
                 }
                 r.info.keep_alive &= !r.body.has_failed();
                 let before = self.wbuf.len();
                 r.info.keep_alive = write_error(&mut self.wbuf, status, &error, r.info);
-                r.log.status = status.as_u16();
-                r.log.bytes += (self.wbuf.len() - before) as u64;
+                if let Some(l) = &mut r.log {
+                    l.status = status.as_u16();
+                    l.bytes += (self.wbuf.len() - before) as u64;
+                }
                 let framing_broken = r.body.has_failed();
                 self.finish_request(ctx);
                 if framing_broken {
@@ -452,7 +468,7 @@ impl Connection {
                 }
             }
             Resp::Body(_) => {
-                tracing::error!(parent: &r.log.span, %error, "app failed mid-response; closing");
+                tracing::error!(parent: req_span(&r.log, conn_span), %error, "app failed mid-response; closing");
                 r.info.keep_alive = false;
                 self.finish_request(ctx);
                 self.state = State::Closing;
@@ -466,16 +482,16 @@ impl Connection {
             return;
         };
         self.served += 1;
-        if let Some((method, target)) = &r.log.what {
+        if let Some(l) = &r.log {
             tracing::info!(
                 target: "weir::access",
-                parent: &r.log.span,
+                parent: &l.span,
                 peer = %self.peer,
-                %method,
-                %target,
-                status = r.log.status,
-                bytes = r.log.bytes,
-                micros = r.log.start.elapsed().as_micros() as u64,
+                method = %l.method,
+                target = %l.target,
+                status = l.status,
+                bytes = l.bytes,
+                micros = l.start.elapsed().as_micros() as u64,
             );
         }
         let keep = r.info.keep_alive && !self.shutting_down && !r.body.has_failed();

@@ -6,7 +6,6 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
-use actix::prelude::*;
 use actix::WeakAddr;
 use futures::future::LocalBoxFuture;
 use weir::{Error, Exchange, Outcome};
