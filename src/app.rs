@@ -65,12 +65,12 @@ impl Request {
 
     /// The path part of the target (not percent-decoded).
     pub fn path(&self) -> &str {
-        &self.head.path
+        self.head.path()
     }
 
     /// The query part of the target, without the `?`.
     pub fn query(&self) -> Option<&str> {
-        self.head.query.as_deref()
+        self.head.query()
     }
 
     /// The first value of query parameter `name` (split on `&` and `=`, not percent-decoded).
@@ -207,8 +207,9 @@ impl Outcome {
 enum Head {
     /// `start` not called yet.
     None,
-    /// Started, not yet on the wire: `restart` may still replace it.
-    Pending(ResponseHead),
+    /// Started, not yet on the wire: `restart` may still replace it. Boxed so a request
+    /// that waits before starting (a long-poll) carries one pointer, not a header map.
+    Pending(Box<ResponseHead>),
     /// Sent with the first body bytes (or the end): fixed.
     Committed,
 }
@@ -305,10 +306,10 @@ impl Exchange {
         if !matches!(self.0.head, Head::None) {
             return Err(Error::already_started());
         }
-        self.0.head = Head::Pending(ResponseHead {
+        self.0.head = Head::Pending(Box::new(ResponseHead {
             status,
             headers: headers.into_headers()?,
-        });
+        }));
         Ok(())
     }
 
@@ -424,7 +425,7 @@ impl Exchange {
     {
         let (head, committed) = match self.0.head {
             Head::None => (None, false),
-            Head::Pending(h) => (Some(h), false),
+            Head::Pending(h) => (Some(*h), false),
             Head::Committed => (None, true),
         };
         Outcome {
@@ -488,7 +489,7 @@ impl Exchange {
     /// Take the pending head for the first part; `None` once committed.
     fn commit(&mut self) -> Result<Option<ResponseHead>> {
         match std::mem::replace(&mut self.0.head, Head::Committed) {
-            Head::Pending(h) => Ok(Some(h)),
+            Head::Pending(h) => Ok(Some(*h)),
             Head::Committed => Ok(None),
             Head::None => {
                 self.0.head = Head::None;

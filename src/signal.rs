@@ -87,6 +87,8 @@ impl CloseSignal {
             return Poll::Ready(r);
         }
         if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
+            // Usually the only waiter: room for one, not the default four.
+            waiters.reserve_exact(1);
             waiters.push(cx.waker().clone());
         }
         Poll::Pending

@@ -48,7 +48,10 @@ impl Actor for Once {
 }
 
 fn report(what: &str, n: u64, t: Instant) {
-    println!("{what:<44} {:>8.0} ns/op", t.elapsed().as_nanos() as f64 / n as f64);
+    println!(
+        "{what:<44} {:>8.0} ns/op",
+        t.elapsed().as_nanos() as f64 / n as f64
+    );
 }
 
 fn main() {

@@ -169,21 +169,32 @@ fn poll_reply<T>(
 /// the connection, each part a [`Respond`].
 pub(crate) struct ActorTransport {
     seq: u64,
-    conn: Addr<Connection>,
+    /// Upgraded to `strong` on the first message: a request that only waits (a long-poll)
+    /// never pays for a strong address's sender state.
+    conn: WeakAddr<Connection>,
+    strong: Option<Addr<Connection>>,
     pool: SyncPool,
     read: Option<oneshot::Receiver<ChunkReply>>,
     write: Option<oneshot::Receiver<Result<(), Error>>>,
 }
 
 impl ActorTransport {
-    pub(crate) fn new(seq: u64, conn: Addr<Connection>, pool: SyncPool) -> ActorTransport {
+    pub(crate) fn new(seq: u64, conn: WeakAddr<Connection>, pool: SyncPool) -> ActorTransport {
         ActorTransport {
             seq,
             conn,
+            strong: None,
             pool,
             read: None,
             write: None,
         }
+    }
+
+    fn addr(&mut self) -> Result<&Addr<Connection>, Error> {
+        if self.strong.is_none() {
+            self.strong = Some(self.conn.upgrade().ok_or_else(Error::disconnected)?);
+        }
+        Ok(self.strong.as_ref().expect("just set"))
     }
 }
 
@@ -202,7 +213,7 @@ impl Transport for ActorTransport {
                 seq: self.seq,
                 reply: tx,
             };
-            if self.conn.try_send(msg).is_err() {
+            if self.addr()?.try_send(msg).is_err() {
                 return Poll::Ready(Err(Error::disconnected()));
             }
             self.read = Some(rx);
@@ -217,7 +228,9 @@ impl Transport for ActorTransport {
             part,
             ack: tx,
         };
-        self.conn.try_send(msg).map_err(|_| Error::disconnected())?;
+        self.addr()?
+            .try_send(msg)
+            .map_err(|_| Error::disconnected())?;
         self.write = Some(rx);
         Ok(())
     }
@@ -233,11 +246,30 @@ impl Transport for ActorTransport {
     fn into_blocking(self: Box<Self>) -> Arc<dyn BlockingTransport> {
         Arc::new(BlockingActorTransport {
             seq: self.seq,
-            conn: self.conn,
+            conn: match self.strong {
+                Some(a) => a,
+                None => match self.conn.upgrade() {
+                    Some(a) => a,
+                    None => return Arc::new(Gone),
+                },
+            },
             // A chunk already asked for (the app dropped its `next()` before the answer)
             // belongs to the blocking side now: nothing lost.
             pending: Mutex::new(self.read),
         })
+    }
+}
+
+/// A blocking transport for a connection that is already gone.
+struct Gone;
+
+impl BlockingTransport for Gone {
+    fn read_chunk(&self) -> Result<Option<Bytes>, Error> {
+        Err(Error::disconnected())
+    }
+
+    fn send(&self, _: Part) -> Result<(), Error> {
+        Err(Error::disconnected())
     }
 }
 

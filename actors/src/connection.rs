@@ -342,10 +342,10 @@ impl Connection {
         }
         let req = Request::new(head, self.peer, self.local);
         let pool = self.worker.pool.clone();
-        let transport = Box::new(ActorTransport::new(seq, ctx.address(), pool.clone()));
+        let me = ctx.address().downgrade();
+        let transport = Box::new(ActorTransport::new(seq, me.clone(), pool.clone()));
         let fut = (self.worker.app)(Exchange::new(req, transport, signal.clone()));
-        let app = AppActor::start_for(fut, seq, ctx.address().downgrade(), pool, cfg.abandon_grace)
-            .downgrade();
+        let app = AppActor::start_for(fut, seq, me, pool, cfg.abandon_grace).downgrade();
         self.state = State::Active(InFlight {
             seq,
             body,

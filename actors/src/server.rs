@@ -16,7 +16,7 @@ use std::task::{Context, Poll};
 use actix_rt::net::TcpStream;
 use actix_service::fn_service;
 use futures::channel::oneshot;
-use futures::future::FutureExt;
+use futures::future::{ready, Either, FutureExt, Map, Ready};
 use weir::App;
 
 use crate::connection::Connection;
@@ -135,20 +135,7 @@ impl<A: App> Server<A> {
                     shutdown.notified().await;
                     on_stop.shutdown();
                 });
-                fn_service(move |io: TcpStream| {
-                    let worker = Rc::clone(&worker);
-                    async move {
-                        // Without it, small pipelined responses wait ~40 ms on delayed ACKs.
-                        io.set_nodelay(true)?;
-                        let peer = io.peer_addr()?;
-                        let local = io.local_addr()?;
-                        let (done, closed) = oneshot::channel::<()>();
-                        Connection::start(io, peer, local, worker, done);
-                        // The slot is held until the connection actor drops `done`.
-                        let _ = closed.await;
-                        Ok::<_, io::Error>(())
-                    }
-                })
+                fn_service(move |io: TcpStream| serve_connection(io, Rc::clone(&worker)))
             })?;
         }
         let server = builder.run();
@@ -159,6 +146,31 @@ impl<A: App> Server<A> {
             server,
             addrs,
         })
+    }
+}
+
+/// Start a connection actor for `io`. The returned future (what actix-server holds, with
+/// the connection's slot, for the connection's whole life) is only the receiver that
+/// resolves when the actor stops: an idle connection should cost as little as possible.
+fn serve_connection(
+    io: TcpStream,
+    worker: Rc<Worker>,
+) -> Either<
+    Ready<io::Result<()>>,
+    Map<oneshot::Receiver<()>, fn(Result<(), oneshot::Canceled>) -> io::Result<()>>,
+> {
+    let setup = || -> io::Result<_> {
+        // Without it, small pipelined responses wait ~40 ms on delayed ACKs.
+        io.set_nodelay(true)?;
+        Ok((io.peer_addr()?, io.local_addr()?))
+    };
+    match setup() {
+        Ok((peer, local)) => {
+            let (done, closed) = oneshot::channel::<()>();
+            Connection::start(io, peer, local, worker, done);
+            Either::Right(closed.map(|_| Ok(())))
+        }
+        Err(e) => Either::Left(ready(Err(e))),
     }
 }
 

@@ -34,11 +34,10 @@ pub struct RequestHead {
     pub method: Method,
     /// The raw request-target, as sent.
     pub target: String,
-    /// The path: the target up to `?` for origin-form; the path part of the URI for absolute-form
-    /// (`/` if empty); `*` for asterisk-form; the authority for CONNECT (RFC 9112 §3.2).
-    pub path: String,
-    /// The query after `?`, without it. `Some("")` for a target ending in `?`.
-    pub query: Option<String>,
+    /// Where [`path`](Self::path) and [`query`](Self::query) lie in `target`: kept as ranges
+    /// so a request costs one string, not three.
+    path_at: std::ops::Range<usize>,
+    query_at: Option<std::ops::Range<usize>>,
     /// `HTTP_10` or `HTTP_11`.
     pub version: Version,
     /// Every field line in order, duplicates kept.
@@ -53,6 +52,24 @@ pub struct RequestHead {
     /// Set whatever the framing; whether to send `100 Continue` (a server may skip it, e.g. when
     /// there is no body or it answers first) is the runtime's call.
     pub expect_continue: bool,
+}
+
+impl RequestHead {
+    /// The path: the target up to `?` for origin-form; the path part of the URI for
+    /// absolute-form (`/` if empty); `*` for asterisk-form; the authority for CONNECT
+    /// (RFC 9112 §3.2).
+    pub fn path(&self) -> &str {
+        if self.path_at.is_empty() {
+            "/" // RFC 9112 §3.3: an absolute-form target with an empty path means "/"
+        } else {
+            &self.target[self.path_at.clone()]
+        }
+    }
+
+    /// The query after `?`, without it. `Some("")` for a target ending in `?`.
+    pub fn query(&self) -> Option<&str> {
+        self.query_at.clone().map(|r| &self.target[r])
+    }
 }
 
 /// Heads with at most this many header slots are parsed with slots on the stack; more (a raised
@@ -104,7 +121,7 @@ pub fn parse_head(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RequestH
     } else {
         Version::HTTP_10
     };
-    let (path, query) = split_target(&method, target)?;
+    let (path_at, query_at) = split_target(&method, target)?;
 
     // Sized to the request: HeaderMap's default first growth reserves far more than a
     // typical head needs, and a waiting Comet request keeps its head for its whole life.
@@ -136,8 +153,8 @@ pub fn parse_head(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RequestH
     let head = RequestHead {
         method,
         target: target.to_owned(),
-        path,
-        query,
+        path_at,
+        query_at,
         version,
         headers,
         framing,
@@ -212,10 +229,14 @@ fn is_http_version(v: &[u8]) -> bool {
         && minor.iter().all(u8::is_ascii_digit)
 }
 
-/// Check the request-target against the forms RFC 9112 §3.2 allows for the method, and split it
-/// into path and query.
-fn split_target(method: &Method, target: &str) -> Result<(String, Option<String>), ParseError> {
+/// Where the path and query lie in a request-target.
+type TargetParts = (std::ops::Range<usize>, Option<std::ops::Range<usize>>);
+
+/// Check the request-target against the forms RFC 9112 §3.2 allows for the method, and find
+/// its path and query (an empty path range stands for "/").
+fn split_target(method: &Method, target: &str) -> Result<TargetParts, ParseError> {
     let bytes = target.as_bytes();
+    let whole = 0..target.len();
     // A fragment is never part of a request-target (RFC 9112 §3.2 grammar); httparse lets `#`
     // through, so a client sending one is confused or probing.
     if bytes.contains(&b'#') {
@@ -224,7 +245,7 @@ fn split_target(method: &Method, target: &str) -> Result<(String, Option<String>
     // §3.2.3: CONNECT takes authority-form (uri-host ":" port) and nothing else.
     if method == Method::CONNECT {
         return if valid_authority(bytes, true) && !bytes.starts_with(b":") {
-            Ok((target.to_owned(), None))
+            Ok((whole, None))
         } else {
             Err(ParseError::BadTarget)
         };
@@ -232,24 +253,22 @@ fn split_target(method: &Method, target: &str) -> Result<(String, Option<String>
     // §3.2.4: asterisk-form only for a server-wide OPTIONS.
     if bytes == b"*" {
         return if method == Method::OPTIONS {
-            Ok(("*".to_owned(), None))
+            Ok((whole, None))
         } else {
             Err(ParseError::BadTarget)
         };
     }
     // §3.2.1 origin-form, or §3.2.2 absolute-form, which a server MUST accept.
-    let path_and_query = if bytes.starts_with(b"/") {
-        target
+    let start = if bytes.starts_with(b"/") {
+        0
     } else {
-        absolute_form_path(target)?
+        // A suffix of `target`, so its offset is the length difference.
+        target.len() - absolute_form_path(target)?.len()
     };
-    let (path, query) = match path_and_query.split_once('?') {
-        Some((path, query)) => (path, Some(query.to_owned())),
-        None => (path_and_query, None),
-    };
-    // RFC 9112 §3.3: an absolute-form target with an empty path means "/".
-    let path = if path.is_empty() { "/" } else { path };
-    Ok((path.to_owned(), query))
+    Ok(match target[start..].find('?') {
+        Some(q) => (start..start + q, Some(start + q + 1..target.len())),
+        None => (start..target.len(), None),
+    })
 }
 
 /// The path-and-query of an absolute-form target: `scheme "://" authority path-abempty
@@ -503,8 +522,8 @@ mod tests {
         let head = parse_head(&mut buf, &Limits::default()).unwrap().unwrap();
         assert_eq!(head.method, Method::GET);
         assert_eq!(head.target, "/a/b?x=1&y");
-        assert_eq!(head.path, "/a/b");
-        assert_eq!(head.query.as_deref(), Some("x=1&y"));
+        assert_eq!(head.path(), "/a/b");
+        assert_eq!(head.query(), Some("x=1&y"));
         assert_eq!(head.version, Version::HTTP_11);
         assert_eq!(head.headers["host"], "example.com");
         assert_eq!(head.headers["accept"], "*/*");
@@ -530,14 +549,14 @@ mod tests {
             parse_head(&mut buf, &Limits::default())
                 .unwrap()
                 .unwrap()
-                .path,
+                .path(),
             "/1"
         );
         assert_eq!(
             parse_head(&mut buf, &Limits::default())
                 .unwrap()
                 .unwrap()
-                .path,
+                .path(),
             "/2"
         );
         assert!(buf.is_empty());
@@ -669,8 +688,8 @@ mod tests {
                 Ok(Some(head)) => head,
                 other => panic!("{label}: {other:?}"),
             };
-            assert_eq!(head.path, path, "{label}");
-            assert_eq!(head.query.as_deref(), query, "{label}");
+            assert_eq!(head.path(), path, "{label}");
+            assert_eq!(head.query(), query, "{label}");
         }
         assert_eq!(
             ok(b"GET / HTTP/1.1\r\nHost:\ta\t \r\n\r\n").headers["host"],
