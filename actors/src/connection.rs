@@ -74,14 +74,14 @@ pub struct Connection {
     shutting_down: bool,
     /// Ack of the last `Respond`, held while the write buffer is above the high-water mark.
     held_ack: Option<oneshot::Sender<Result<(), Error>>>,
-    timer: Pin<Box<Sleep>>,
-    timer_at: Option<Instant>,
+    /// The one timer, made when a deadline is wanted and dropped when none is, so a request
+    /// that waits on its app holds no timer.
+    timer: Option<Pin<Box<Sleep>>>,
     /// When the current head started arriving (the connection's start, for the first);
     /// `None` while idle between requests.
     head_start: Option<Instant>,
-    /// When the connection last went idle between requests.
-    idle_since: Instant,
-    /// Last read progress, for the body-read timeout.
+    /// Last read progress, for the body-read timeout; also when the connection last went
+    /// idle between requests, for the keep-alive timeout.
     read_progress: Instant,
     /// Last write progress, for the write timeout.
     write_progress: Instant,
@@ -165,7 +165,6 @@ impl Connection {
         let now = Instant::now();
         let id = worker.next_id();
         let span = tracing::debug_span!("conn", id, %peer);
-        let timer = Box::pin(sleep_until((now + worker.cfg.header_read_timeout).into()));
         Connection {
             io,
             peer,
@@ -179,10 +178,8 @@ impl Connection {
             served: 0,
             shutting_down: false,
             held_ack: None,
-            timer,
-            timer_at: None,
+            timer: None,
             head_start: Some(now),
-            idle_since: now,
             read_progress: now,
             write_progress: now,
             write_shut: false,
@@ -519,7 +516,7 @@ impl Connection {
     /// Back to waiting for a head: parse one already buffered (pipelining).
     fn next_request(&mut self, ctx: &mut Context<Self>) {
         let now = Instant::now();
-        self.idle_since = now;
+        self.read_progress = now;
         self.head_start = (!self.rbuf.is_empty()).then_some(now);
         self.parse_head(ctx);
     }
@@ -568,7 +565,7 @@ impl Connection {
         match &self.state {
             State::Head => match self.head_start {
                 Some(t) => Some((Timer::HeadRead, t + cfg.header_read_timeout)),
-                None => Some((Timer::Idle, self.idle_since + cfg.keep_alive_timeout)),
+                None => Some((Timer::Idle, self.read_progress + cfg.keep_alive_timeout)),
             },
             State::Active(r) if r.body.is_wanted() => {
                 Some((Timer::BodyRead, self.read_progress + cfg.body_read_timeout))
@@ -698,15 +695,21 @@ impl Connection {
 
     fn poll_timer(&mut self, ctx: &mut Context<Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
         let Some((which, at)) = self.desired_timer() else {
-            self.timer_at = None;
+            self.timer = None;
             return Poll::Pending;
         };
-        if self.timer_at != Some(at) {
-            self.timer.as_mut().reset(at.into());
-            self.timer_at = Some(at);
-        }
-        if self.timer.as_mut().poll(cx).is_ready() {
-            self.timer_at = None;
+        let at = actix_rt::time::Instant::from_std(at);
+        let timer = match &mut self.timer {
+            Some(t) => {
+                if t.deadline() != at {
+                    t.as_mut().reset(at);
+                }
+                t
+            }
+            None => self.timer.insert(Box::pin(sleep_until(at))),
+        };
+        if timer.as_mut().poll(cx).is_ready() {
+            self.timer = None;
             self.on_timeout(which, ctx);
             if ctx.state().stopping() {
                 return Poll::Ready(());

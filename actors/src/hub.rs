@@ -14,6 +14,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use actix::prelude::*;
+use actix::WeakRecipient;
 use futures::channel::mpsc;
 use futures::StreamExt;
 
@@ -105,7 +106,9 @@ pub struct Subscription<T: Send + 'static> {
     /// Messages after `since` that were already in the history, oldest first.
     pub backlog: Vec<(u64, T)>,
     rx: mpsc::Receiver<(u64, T)>,
-    hub: Recipient<Unsubscribe>,
+    /// Weak: a strong recipient allocates sender state per subscriber, and this is only
+    /// used once, on drop.
+    hub: WeakRecipient<Unsubscribe>,
 }
 
 impl<T: Send + 'static> Subscription<T> {
@@ -123,7 +126,9 @@ impl<T: Send + 'static> Subscription<T> {
 impl<T: Send + 'static> Drop for Subscription<T> {
     fn drop(&mut self) {
         // A control message with no data; it must arrive even when the hub is busy.
-        self.hub.do_send(Unsubscribe(self.id));
+        if let Some(hub) = self.hub.upgrade() {
+            hub.do_send(Unsubscribe(self.id));
+        }
     }
 }
 
@@ -185,7 +190,7 @@ impl<T: Clone + Send + Unpin + 'static> Handler<Subscribe<T>> for Hub<T> {
             id,
             backlog,
             rx,
-            hub: ctx.address().recipient(),
+            hub: ctx.address().downgrade().recipient(),
         }
     }
 }
