@@ -358,6 +358,26 @@ impl Exchange {
         poll_fn(|cx| self.0.transport.poll_flush(cx)).await
     }
 
+    /// Send the response head now, before any body bytes: a stream that may wait before its
+    /// first value (a long-held Comet response) shows its status and headers at once. Like
+    /// any yield it allows one more [`next`](Self::next). Does nothing once committed.
+    pub async fn send_head(&mut self) -> Result<()> {
+        self.0.may_read = true;
+        if self.is_committed() {
+            return Ok(());
+        }
+        if self.0.signal.is_client_gone() {
+            return Err(Error::disconnected());
+        }
+        let head = self.commit()?;
+        self.0.transport.start_send(Part {
+            head,
+            body: Bytes::new(),
+            end: false,
+        })?;
+        poll_fn(|cx| self.0.transport.poll_flush(cx)).await
+    }
+
     /// Yield the last value and finish the response.
     pub async fn end(mut self, data: impl Into<Bytes>) -> Result<Outcome> {
         let head = self.commit()?;

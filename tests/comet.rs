@@ -62,7 +62,7 @@ async fn route(ex: Exchange, hub: Addr<Msgs>, keepalive: Duration) -> Result<Out
                 .send(Subscribe::since(since))
                 .await
                 .map_err(weir_actors::weir::Error::other)?;
-            comet::sse(ex, sub, keepalive, |m: &String| m.clone()).await
+            comet::sse(ex, sub, keepalive, |_, m: &String| m.clone()).await
         }
         _ => ex.respond(StatusCode::NOT_FOUND, text, "").await,
     }

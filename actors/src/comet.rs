@@ -13,7 +13,8 @@ use crate::hub::Subscription;
 
 /// Stream a subscription as `text/event-stream`: first its backlog, then each message as it
 /// is published, with a comment every `keepalive` so idle streams stay open through proxies.
-/// `data` renders a message's `data:` payload; the event `id` is the hub's message id, so a
+/// `data` renders a message's `data:` payload from its hub id and the message; the event
+/// `id` is the hub's message id too, so a
 /// reconnecting `EventSource` resumes with `Last-Event-ID`. Ends when the client goes away
 /// (the error from `send`), the server shuts down, or the hub drops a too-slow subscriber.
 pub async fn sse<T, F>(
@@ -24,20 +25,20 @@ pub async fn sse<T, F>(
 ) -> Result<Outcome>
 where
     T: Send + 'static,
-    F: FnMut(&T) -> String,
+    F: FnMut(u64, &T) -> String,
 {
     ex.start(StatusCode::OK, sse::HEADERS)?;
     // Open the stream at once (the client's `open` event) and set the reconnect delay.
     ex.send(Bytes::from_static(b"retry: 2000\n\n")).await?;
     for (id, msg) in sub.take_backlog() {
-        ex.send(encode(id, &data(&msg))).await?;
+        ex.send(encode(id, &data(id, &msg))).await?;
     }
     let signal = ex.close_signal();
     loop {
         let tick = actix_rt::time::sleep(keepalive);
         futures::select! {
             msg = sub.recv().fuse() => match msg {
-                Some((id, msg)) => ex.send(encode(id, &data(&msg))).await?,
+                Some((id, msg)) => ex.send(encode(id, &data(id, &msg))).await?,
                 None => break,
             },
             _ = tick.fuse() => ex.send(Bytes::from_static(sse::KEEPALIVE)).await?,

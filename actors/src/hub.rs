@@ -15,8 +15,10 @@ use std::collections::{HashMap, VecDeque};
 
 use actix::prelude::*;
 use actix::WeakRecipient;
-use futures::channel::mpsc;
-use futures::StreamExt;
+use std::collections::VecDeque as Queue;
+use std::future::poll_fn;
+use std::sync::{Arc, Mutex};
+use std::task::{Poll, Waker};
 
 /// A broadcast hub for messages of type `T` (see the module docs). `T` is cloned once per
 /// subscriber per message (use an `Arc` for large payloads) and must be `Unpin`, as actix
@@ -25,7 +27,7 @@ pub struct Hub<T: Clone + Send + Unpin + 'static> {
     next_id: u64,
     history: VecDeque<(u64, T)>,
     history_cap: usize,
-    subs: HashMap<u64, mpsc::Sender<(u64, T)>>,
+    subs: HashMap<u64, Arc<Inbox<T>>>,
     next_sub: u64,
     queue_cap: usize,
 }
@@ -47,6 +49,12 @@ impl<T: Clone + Send + Unpin + 'static> Hub<T> {
 
 impl<T: Clone + Send + Unpin + 'static> Actor for Hub<T> {
     type Context = Context<Self>;
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        for inbox in self.subs.values() {
+            inbox.close();
+        }
+    }
 }
 
 /// Anyone → hub: publish a message; the reply is its id.
@@ -99,13 +107,63 @@ pub struct HubStats {
     pub next_id: u64,
 }
 
+/// One subscriber's queue, shared by the hub (which pushes) and the subscription (which
+/// pops): one small allocation per waiting client, where a general-purpose channel costs
+/// several.
+struct Inbox<T> {
+    state: Mutex<InboxState<T>>,
+}
+
+struct InboxState<T> {
+    queue: Queue<(u64, T)>,
+    waker: Option<Waker>,
+    /// Dropped by the hub (too slow) or the hub stopped: `recv` ends after the queue.
+    closed: bool,
+}
+
+impl<T> Inbox<T> {
+    fn new() -> Inbox<T> {
+        Inbox {
+            state: Mutex::new(InboxState {
+                queue: Queue::new(),
+                waker: None,
+                closed: false,
+            }),
+        }
+    }
+
+    /// Queue a message unless `cap` are waiting already; `false` means the subscriber is
+    /// too slow (and is now closed).
+    fn push(&self, msg: (u64, T), cap: usize) -> bool {
+        let mut st = self.state.lock().expect("poisoned");
+        let ok = st.queue.len() < cap;
+        if ok {
+            st.queue.push_back(msg);
+        } else {
+            st.closed = true;
+        }
+        if let Some(w) = st.waker.take() {
+            w.wake();
+        }
+        ok
+    }
+
+    fn close(&self) {
+        let mut st = self.state.lock().expect("poisoned");
+        st.closed = true;
+        if let Some(w) = st.waker.take() {
+            w.wake();
+        }
+    }
+}
+
 /// A live subscription: the backlog it started with and a queue of later messages.
 /// Dropping it unsubscribes.
 pub struct Subscription<T: Send + 'static> {
     id: u64,
     /// Messages after `since` that were already in the history, oldest first.
     pub backlog: Vec<(u64, T)>,
-    rx: mpsc::Receiver<(u64, T)>,
+    inbox: Arc<Inbox<T>>,
     /// Weak: a strong recipient allocates sender state per subscriber, and this is only
     /// used once, on drop.
     hub: WeakRecipient<Unsubscribe>,
@@ -114,7 +172,20 @@ pub struct Subscription<T: Send + 'static> {
 impl<T: Send + 'static> Subscription<T> {
     /// The next message, `None` if the hub dropped this subscriber (too slow) or stopped.
     pub async fn recv(&mut self) -> Option<(u64, T)> {
-        self.rx.next().await
+        poll_fn(|cx| {
+            let mut st = self.inbox.state.lock().expect("poisoned");
+            if let Some(m) = st.queue.pop_front() {
+                return Poll::Ready(Some(m));
+            }
+            if st.closed {
+                return Poll::Ready(None);
+            }
+            if !st.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                st.waker = Some(cx.waker().clone());
+            }
+            Poll::Pending
+        })
+        .await
     }
 
     /// Take the backlog (leaving it empty).
@@ -156,15 +227,18 @@ impl<T: Clone + Send + Unpin + 'static> Handler<Publish<T>> for Hub<T> {
             }
             self.history.push_back((id, msg.0.clone()));
         }
-        self.subs
-            .retain(|sub, tx| match tx.try_send((id, msg.0.clone())) {
-                Ok(()) => true,
-                Err(e) if e.is_full() => {
-                    tracing::warn!(subscriber = sub, "subscriber too slow; dropping it");
-                    false
-                }
-                Err(_) => false, // the subscription is gone
-            });
+        let cap = self.queue_cap;
+        self.subs.retain(|sub, inbox| {
+            // Only the hub holds it: the subscription is gone (its Unsubscribe may be queued).
+            if Arc::strong_count(inbox) == 1 {
+                return false;
+            }
+            let ok = inbox.push((id, msg.0.clone()), cap);
+            if !ok {
+                tracing::warn!(subscriber = sub, "subscriber too slow; dropping it");
+            }
+            ok
+        });
         id
     }
 }
@@ -175,8 +249,8 @@ impl<T: Clone + Send + Unpin + 'static> Handler<Subscribe<T>> for Hub<T> {
     fn handle(&mut self, msg: Subscribe<T>, ctx: &mut Self::Context) -> Subscription<T> {
         self.next_sub += 1;
         let id = self.next_sub;
-        let (tx, rx) = mpsc::channel(self.queue_cap);
-        self.subs.insert(id, tx);
+        let inbox = Arc::new(Inbox::new());
+        self.subs.insert(id, Arc::clone(&inbox));
         let backlog = match msg.since {
             Some(since) => self
                 .history
@@ -189,7 +263,7 @@ impl<T: Clone + Send + Unpin + 'static> Handler<Subscribe<T>> for Hub<T> {
         Subscription {
             id,
             backlog,
-            rx,
+            inbox,
             hub: ctx.address().downgrade().recipient(),
         }
     }

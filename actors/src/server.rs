@@ -149,16 +149,17 @@ impl<A: App> Server<A> {
     }
 }
 
+/// What actix-server holds per connection: an immediate setup error, or the receiver that
+/// resolves when the connection actor stops.
+type ConnectionLife = Either<
+    Ready<io::Result<()>>,
+    Map<oneshot::Receiver<()>, fn(Result<(), oneshot::Canceled>) -> io::Result<()>>,
+>;
+
 /// Start a connection actor for `io`. The returned future (what actix-server holds, with
 /// the connection's slot, for the connection's whole life) is only the receiver that
 /// resolves when the actor stops: an idle connection should cost as little as possible.
-fn serve_connection(
-    io: TcpStream,
-    worker: Rc<Worker>,
-) -> Either<
-    Ready<io::Result<()>>,
-    Map<oneshot::Receiver<()>, fn(Result<(), oneshot::Canceled>) -> io::Result<()>>,
-> {
+fn serve_connection(io: TcpStream, worker: Rc<Worker>) -> ConnectionLife {
     let setup = || -> io::Result<_> {
         // Without it, small pipelined responses wait ~40 ms on delayed ACKs.
         io.set_nodelay(true)?;
