@@ -1,4 +1,10 @@
-//! The application actor: one per request, it drives the app's future.
+//! The application actor: one per request that waits, it drives the app's future.
+//!
+//! The connection first polls a new request's app itself (the fast path): an app that
+//! produces its response without waiting on anything (most plaintext and JSON answers)
+//! finishes there, its parts handed over through a shared slot, with no actor started and
+//! no message sent. The first time the app waits (for a body chunk, a timer, a hub, a slow
+//! client), its future moves into an `AppActor`, and from then on every await is a message.
 //!
 //! - **Owns**: the app's future for one exchange (which owns the [`Exchange`] and, through
 //!   it, the [`ActorTransport`] that turns the app's awaits into messages).
@@ -18,7 +24,9 @@
 //! ## Stopping / Stopped
 //! If the app did not end its response, `AppFailed` tells the connection.
 
+use std::cell::RefCell;
 use std::panic::AssertUnwindSafe;
+use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
@@ -112,26 +120,56 @@ impl AppActor {
         }
     }
 
-    /// The sync switch: move the continuation to the pool. Its blocking transport continues
-    /// the body where the async one stopped; its result or panic goes to the connection.
     fn run_switched(&self, switch: weir::sync::Switch) {
-        let job = switch.into_job();
-        let Some(conn) = self.conn.upgrade() else {
-            return; // the connection is gone; nobody to answer
-        };
-        let seq = self.seq;
-        let run = move || {
-            let res = std::panic::catch_unwind(AssertUnwindSafe(|| job.run()));
-            if let Err(error) = res.unwrap_or_else(|p| Err(Error::from_panic(&*p))) {
-                let _ = conn.try_send(AppFailed { seq, error });
-            }
-        };
-        if let Err(error) = self.pool.try_run(run) {
-            tracing::warn!(seq, "blocking pool full; answering 503");
+        if let Err(error) = run_switched(switch, &self.conn, self.seq, &self.pool) {
             self.fail(error);
         }
     }
 }
+
+/// The sync switch: move the continuation to the pool. Its blocking transport continues the
+/// body where the async one stopped; its result or panic goes to the connection. Fails
+/// (503) when the pool is full.
+pub(crate) fn run_switched(
+    switch: weir::sync::Switch,
+    conn: &WeakAddr<Connection>,
+    seq: u64,
+    pool: &SyncPool,
+) -> Result<(), Error> {
+    let job = switch.into_job();
+    let Some(conn) = conn.upgrade() else {
+        return Ok(()); // the connection is gone; nobody to answer
+    };
+    let run = move |slot| {
+        let res = std::panic::catch_unwind(AssertUnwindSafe(|| job.run()));
+        drop(slot);
+        if let Err(error) = res.unwrap_or_else(|p| Err(Error::from_panic(&*p))) {
+            let _ = conn.try_send(AppFailed { seq, error });
+        }
+    };
+    pool.try_run_with_slot(run).inspect_err(|_| {
+        tracing::warn!(seq, "blocking pool full; answering 503");
+    })
+}
+
+/// Where the connection and a request's transport meet while the connection drives the
+/// app's future itself (the fast path: most responses are produced in the app's first
+/// poll, so starting an actor and sending messages for them would be pure overhead).
+#[derive(Default)]
+pub(crate) struct Inline {
+    /// The connection is polling the future itself; parts go through `part`, not messages.
+    pub(crate) attached: bool,
+    /// The part the app handed over, for the connection to take.
+    pub(crate) part: Option<Part>,
+    /// The connection's answer to the last part (the app's `send` completes with it).
+    pub(crate) ack: Option<Result<(), Error>>,
+    /// Set when the future moved to an app actor with a part taken but not yet
+    /// acknowledged (the write buffer was full): the ack comes through this receiver.
+    pub(crate) detached_ack: Option<oneshot::Receiver<Result<(), Error>>>,
+}
+
+/// A shared [`Inline`] slot (connection and transport live on the same worker thread).
+pub(crate) type InlineSlot = Rc<RefCell<Inline>>;
 
 impl Handler<ConnectionClosed> for AppActor {
     type Result = ();
@@ -174,17 +212,24 @@ pub(crate) struct ActorTransport {
     conn: WeakAddr<Connection>,
     strong: Option<Addr<Connection>>,
     pool: SyncPool,
+    inline: InlineSlot,
     read: Option<oneshot::Receiver<ChunkReply>>,
     write: Option<oneshot::Receiver<Result<(), Error>>>,
 }
 
 impl ActorTransport {
-    pub(crate) fn new(seq: u64, conn: WeakAddr<Connection>, pool: SyncPool) -> ActorTransport {
+    pub(crate) fn new(
+        seq: u64,
+        conn: WeakAddr<Connection>,
+        pool: SyncPool,
+        inline: InlineSlot,
+    ) -> ActorTransport {
         ActorTransport {
             seq,
             conn,
             strong: None,
             pool,
+            inline,
             read: None,
             write: None,
         }
@@ -222,6 +267,14 @@ impl Transport for ActorTransport {
     }
 
     fn start_send(&mut self, part: Part) -> Result<(), Error> {
+        {
+            let mut inline = self.inline.borrow_mut();
+            if inline.attached {
+                inline.part = Some(part);
+                inline.ack = None;
+                return Ok(());
+            }
+        }
         let (tx, rx) = oneshot::channel();
         let msg = Respond {
             seq: self.seq,
@@ -236,6 +289,19 @@ impl Transport for ActorTransport {
     }
 
     fn poll_flush(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Error>> {
+        {
+            let mut inline = self.inline.borrow_mut();
+            if let Some(res) = inline.ack.take() {
+                return Poll::Ready(res);
+            }
+            if inline.attached {
+                // The connection re-polls after taking the part; no waker needed.
+                return Poll::Pending;
+            }
+            if let Some(rx) = inline.detached_ack.take() {
+                self.write = Some(rx);
+            }
+        }
         poll_reply(&mut self.write, cx).map(|r| r.and_then(|x| x))
     }
 

@@ -6,7 +6,8 @@
 //! - **Receives**: [`ReadChunk`] and [`Respond`] from the request's app transport,
 //!   [`AppFailed`] from the request's [`AppActor`], [`Shutdown`] from its worker.
 //! - **Sends**: chunk replies and write acks (oneshot answers to the messages above),
-//!   [`ConnectionClosed`] to a still-running [`AppActor`]; starts one `AppActor` per request.
+//!   [`ConnectionClosed`] to a still-running [`AppActor`]; polls each request's app first
+//!   itself (the fast path) and starts an `AppActor` for it once it waits.
 //! - **Stops when**: the client closes, a response ends with `Connection: close`, a framing
 //!   error's lingering close ends, a timeout fires, or the worker is shutting down and the
 //!   connection is idle.
@@ -28,6 +29,7 @@
 
 use std::future::Future;
 use std::net::{Shutdown as SockShutdown, SocketAddr};
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context as TaskContext, Poll};
@@ -39,12 +41,13 @@ use actix_rt::net::TcpStream;
 use actix_rt::time::{sleep_until, Sleep};
 use bytes::{Buf, BytesMut};
 use futures::channel::oneshot;
+use futures::future::LocalBoxFuture;
 use http::{Method, StatusCode, Version};
 use tracing::Level;
 use weir::h1::{self, BodyEncoder, ParseError, RequestInfo};
-use weir::{CloseReason, CloseSignal, Error, Exchange, Request};
+use weir::{CloseReason, CloseSignal, Error, Exchange, Outcome, Part, Request};
 
-use crate::app::{ActorTransport, AppActor};
+use crate::app::{run_switched, ActorTransport, AppActor, InlineSlot};
 use crate::body::{BodyStage, Expect, Pump};
 use crate::messages::{AppFailed, ConnectionClosed, ReadChunk, Respond, Shutdown};
 use crate::worker::Worker;
@@ -113,8 +116,9 @@ struct InFlight {
     resp: Resp,
     info: RequestInfo,
     signal: CloseSignal,
-    /// Weak: only needed to say the connection closed (see `Worker::conns`).
-    app: WeakAddr<AppActor>,
+    /// The app actor, once the app waits on something and leaves the fast path. Weak: only
+    /// needed to say the connection closed (see `Worker::conns`).
+    app: Option<WeakAddr<AppActor>>,
     log: Option<Box<Access>>,
 }
 
@@ -141,6 +145,24 @@ struct Access {
 fn req_span<'a>(log: &'a Option<Box<Access>>, conn: &'a tracing::Span) -> &'a tracing::Span {
     log.as_ref().map_or(conn, |l| &l.span)
 }
+
+/// What became of a response part.
+enum Taken {
+    /// In the write buffer, which is below the high-water mark: the app may go on.
+    Ack,
+    /// In the write buffer, which is above the mark: the app waits until it drains.
+    Hold,
+    /// Refused (the request is over, or the part broke the response).
+    Failed(Error),
+}
+
+/// Polls of an app on the fast path before it must wait like any other (an app that keeps
+/// waking itself gets its own actor rather than the connection's time).
+const INLINE_POLLS: usize = 16;
+
+/// Pipelined requests served per driver wake-up before yielding to other connections (the
+/// same cap actix and hyper use, for fairness).
+const MAX_PIPELINED: usize = 16;
 
 /// Which timer is running.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -243,7 +265,7 @@ impl Connection {
                     *drained += n;
                     if done {
                         self.state = State::Head;
-                        self.next_request(ctx);
+                        self.next_request();
                     } else if *drained > self.worker.cfg.drain_limit {
                         tracing::debug!(parent: &self.span, "unread body over the drain limit; closing");
                         self.state = State::Closing;
@@ -338,20 +360,103 @@ impl Connection {
             signal.close(CloseReason::Shutdown);
         }
         let req = Request::new(head, self.peer, self.local);
-        let pool = self.worker.pool.clone();
         let me = ctx.address().downgrade();
-        let transport = Box::new(ActorTransport::new(seq, me.clone(), pool.clone()));
-        let fut = (self.worker.app)(Exchange::new(req, transport, signal.clone()));
-        let app = AppActor::start_for(fut, seq, me, pool, cfg.abandon_grace).downgrade();
+        let slot = InlineSlot::default();
+        let transport = ActorTransport::new(seq, me, self.worker.pool.clone(), Rc::clone(&slot));
+        let fut = (self.worker.app)(Exchange::new(req, Box::new(transport), signal.clone()));
         self.state = State::Active(InFlight {
             seq,
             body,
             resp: Resp::AwaitHead,
             info,
             signal,
-            app,
+            app: None,
             log,
         });
+        self.drive_inline(fut, seq, slot, ctx);
+    }
+
+    /// The fast path: poll the app right here, taking its response parts straight from the
+    /// shared slot, for as long as it makes progress without waiting on anything else (the
+    /// usual case: a response produced in one go). An app that waits (for body bytes, a
+    /// timer, a hub, a slow client) moves to its own [`AppActor`] and talks in messages.
+    fn drive_inline(
+        &mut self,
+        mut fut: LocalBoxFuture<'static, Result<Outcome, Error>>,
+        seq: u64,
+        slot: InlineSlot,
+        ctx: &mut Context<Self>,
+    ) {
+        let waker = self.worker.inline_waker.clone();
+        let mut cx = TaskContext::from_waker(&waker);
+        slot.borrow_mut().attached = true;
+        for _ in 0..INLINE_POLLS {
+            self.worker.inline_flag.take();
+            let polled = std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx)));
+            let out = match polled {
+                Ok(Poll::Pending) => None,
+                Ok(Poll::Ready(out)) => Some(out),
+                Err(payload) => Some(Err(Error::from_panic(&*payload))),
+            };
+            if let Some(out) = out {
+                self.app_done(seq, out, ctx);
+                return;
+            }
+            let part = slot.borrow_mut().part.take();
+            let progressed = match part.map(|part| self.take_part(seq, part, ctx)) {
+                Some(Taken::Ack) => {
+                    slot.borrow_mut().ack = Some(Ok(()));
+                    true
+                }
+                Some(Taken::Failed(e)) => {
+                    slot.borrow_mut().ack = Some(Err(e));
+                    true
+                }
+                Some(Taken::Hold) => {
+                    // Above the high-water mark: the app waits for the socket; the ack will
+                    // come as a message once the buffer drains.
+                    let (tx, rx) = oneshot::channel();
+                    self.held_ack = Some(tx);
+                    slot.borrow_mut().detached_ack = Some(rx);
+                    false
+                }
+                None => false,
+            };
+            if !progressed && !self.worker.inline_flag.take() {
+                break;
+            }
+        }
+        slot.borrow_mut().attached = false;
+        if ctx.state().stopping() {
+            return; // the connection is going; the app goes with it
+        }
+        let me = ctx.address().downgrade();
+        let cfg = &self.worker.cfg;
+        let app = AppActor::start_for(fut, seq, me, self.worker.pool.clone(), cfg.abandon_grace);
+        if let State::Active(r) = &mut self.state {
+            if r.seq == seq {
+                r.app = Some(app.downgrade());
+            }
+        }
+    }
+
+    /// The app's future finished on the fast path.
+    fn app_done(&mut self, seq: u64, out: Result<Outcome, Error>, ctx: &mut Context<Self>) {
+        let current = matches!(&self.state, State::Active(r) if r.seq == seq);
+        match out {
+            Ok(outcome) => {
+                if let Some(switch) = outcome.into_switch() {
+                    let me = ctx.address().downgrade();
+                    if let Err(e) = run_switched(switch, &me, seq, &self.worker.pool) {
+                        if current {
+                            self.fail_request(e, ctx);
+                        }
+                    }
+                }
+            }
+            Err(e) if current => self.fail_request(e, ctx),
+            Err(_) => {}
+        }
     }
 
     /// The body could not be decoded: the app has the error; the connection cannot be
@@ -365,15 +470,15 @@ impl Connection {
 
     // ----- responding ----------------------------------------------------------------------
 
-    fn on_respond(&mut self, msg: Respond, ctx: &mut Context<Self>) {
+    /// Take one response part of request `seq` into the write buffer.
+    fn take_part(&mut self, seq: u64, part: Part, ctx: &mut Context<Self>) -> Taken {
         let State::Active(r) = &mut self.state else {
-            return;
+            return Taken::Failed(Error::disconnected());
         };
         let conn_span = &self.span;
-        if r.seq != msg.seq {
-            return;
+        if r.seq != seq {
+            return Taken::Failed(Error::disconnected());
         }
-        let part = msg.part;
         if let Some(head) = part.head {
             debug_assert!(matches!(r.resp, Resp::AwaitHead));
             if r.body.expect == Expect::Pending {
@@ -393,19 +498,17 @@ impl Connection {
                 }
                 Err(e) => {
                     self.wbuf.truncate(before);
-                    let _ = msg.ack.send(Err(Error::other(e)));
                     let err =
                         Error::with_status(StatusCode::INTERNAL_SERVER_ERROR, "bad response head");
                     tracing::error!(parent: &self.span, error = %e, "app gave an invalid response head");
                     self.fail_request(err, ctx);
-                    return;
+                    return Taken::Failed(Error::other(e));
                 }
             }
         }
         let Resp::Body(enc) = &mut r.resp else {
             // A part without a head before the head: the exchange makes this impossible.
-            let _ = msg.ack.send(Err(Error::other("response body before head")));
-            return;
+            return Taken::Failed(Error::other("response body before head"));
         };
         let before = self.wbuf.len();
         let mut res = enc.encode(&part.body, &mut self.wbuf);
@@ -419,19 +522,31 @@ impl Connection {
             // Too many or too few bytes for the app's Content-Length: the response on the
             // wire is broken, so the connection must go once what fits is written.
             tracing::error!(parent: req_span(&r.log, conn_span), error = %e, "app broke its Content-Length; closing");
-            let _ = msg.ack.send(Err(Error::other(e)));
             r.info.keep_alive = false;
             self.finish_request(ctx);
             self.state = State::Closing;
-            return;
+            return Taken::Failed(Error::other(e));
         }
-        if self.wbuf.len() <= self.cfg().write_high_water {
-            let _ = msg.ack.send(Ok(()));
-        } else {
-            self.held_ack = Some(msg.ack);
-        }
+        let below = self.wbuf.len() <= self.cfg().write_high_water;
         if part.end {
             self.finish_request(ctx);
+        }
+        if below {
+            Taken::Ack
+        } else {
+            Taken::Hold
+        }
+    }
+
+    fn on_respond(&mut self, msg: Respond, ctx: &mut Context<Self>) {
+        match self.take_part(msg.seq, msg.part, ctx) {
+            Taken::Ack => {
+                let _ = msg.ack.send(Ok(()));
+            }
+            Taken::Hold => self.held_ack = Some(msg.ack),
+            Taken::Failed(e) => {
+                let _ = msg.ack.send(Err(e));
+            }
         }
     }
 
@@ -507,18 +622,19 @@ impl Connection {
             }
         };
         if matches!(self.state, State::Head) {
-            self.next_request(ctx);
+            self.next_request();
         } else if matches!(self.state, State::Drain { .. }) {
             self.on_input(ctx);
         }
     }
 
     /// Back to waiting for a head: parse one already buffered (pipelining).
-    fn next_request(&mut self, ctx: &mut Context<Self>) {
+    fn next_request(&mut self) {
         let now = Instant::now();
         self.read_progress = now;
         self.head_start = (!self.rbuf.is_empty()).then_some(now);
-        self.parse_head(ctx);
+        // A pipelined head already in the buffer is parsed by the driver, which runs next:
+        // parsing here would recurse through the next request's fast path.
     }
 
     // ----- closing -------------------------------------------------------------------------
@@ -582,11 +698,24 @@ impl Connection {
 
     /// Flush, read and time out as the state asks; called by the driver on every wake-up.
     fn poll_io(&mut self, ctx: &mut Context<Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
-        for _ in 0..MAX_IO_PER_WAKE {
+        let mut rounds = 0;
+        loop {
+            if rounds == MAX_IO_PER_WAKE {
+                // Still making progress: yield to the worker's other connections, and come
+                // back (nothing else would wake us for bytes already buffered).
+                cx.waker().wake_by_ref();
+                break;
+            }
+            rounds += 1;
             if ctx.state().stopping() {
                 return Poll::Ready(());
             }
-            let mut progressed = false;
+            // Pipelined requests already buffered are served before any write, so their
+            // responses leave together.
+            let mut progressed = self.serve_buffered(ctx);
+            if ctx.state().stopping() {
+                return Poll::Ready(());
+            }
 
             // Write first: it frees buffer space and acks the app.
             if !self.wbuf.is_empty() {
@@ -661,6 +790,25 @@ impl Connection {
         }
         self.release_idle_buffers();
         self.poll_timer(ctx, cx)
+    }
+
+    /// Parse and serve the heads already in the read buffer (pipelining), up to
+    /// `MAX_PIPELINED`; stops at an incomplete head.
+    fn serve_buffered(&mut self, ctx: &mut Context<Self>) -> bool {
+        let mut served = false;
+        for _ in 0..MAX_PIPELINED {
+            if !matches!(self.state, State::Head) || self.rbuf.is_empty() || ctx.state().stopping()
+            {
+                break;
+            }
+            let seq = self.seq;
+            self.parse_head(ctx);
+            if self.seq == seq && matches!(self.state, State::Head) {
+                break; // the head is not complete yet
+            }
+            served = true;
+        }
+        served
     }
 
     /// Write as much of the write buffer as the socket takes.
@@ -785,7 +933,7 @@ impl Actor for Connection {
         if let State::Active(r) = &mut self.state {
             r.signal.close(CloseReason::ClientGone);
             r.body.fail_want(Error::disconnected());
-            if let Some(app) = r.app.upgrade() {
+            if let Some(app) = r.app.as_ref().and_then(WeakAddr::upgrade) {
                 app.do_send(ConnectionClosed);
             }
         }

@@ -63,8 +63,9 @@ impl std::fmt::Debug for SyncPool {
     }
 }
 
-/// Releases a job's slot when the job ends, however it ends.
-struct Slot(Arc<AtomicUsize>);
+/// A job's place in the pool, released when dropped: by the pool when the job returns, or
+/// earlier by a job that has finished its work and only reports the result.
+pub(crate) struct Slot(Arc<AtomicUsize>);
 
 impl Drop for Slot {
     fn drop(&mut self) {
@@ -92,6 +93,19 @@ impl SyncPool {
     /// Run `job` on a pool thread, or fail with [`Error::overloaded`] (503) when every
     /// thread is busy and the queue is full.
     pub fn try_run(&self, job: impl FnOnce() + Send + 'static) -> Result<(), Error> {
+        self.try_run_with_slot(move |slot| {
+            job();
+            drop(slot);
+        })
+    }
+
+    /// Like [`try_run`](Self::try_run), handing the job its slot so it can release it
+    /// before reporting its result (the client, answered, may send the next request at
+    /// once: it should find the thread free).
+    pub(crate) fn try_run_with_slot(
+        &self,
+        job: impl FnOnce(Slot) + Send + 'static,
+    ) -> Result<(), Error> {
         let prev = self.0.in_flight.fetch_add(1, Ordering::AcqRel);
         let slot = Slot(Arc::clone(&self.0.in_flight));
         if prev >= self.0.limit {
@@ -99,10 +113,7 @@ impl SyncPool {
         }
         // `do_send` is right here: the queue is bounded by the counter above, not by the
         // (unbounded) SyncArbiter mailbox.
-        self.0.addr.do_send(RunJob(Box::new(move || {
-            let _slot = slot;
-            job();
-        })));
+        self.0.addr.do_send(RunJob(Box::new(move || job(slot))));
         Ok(())
     }
 }

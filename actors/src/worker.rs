@@ -5,6 +5,9 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Wake, Waker};
 
 use actix::WeakAddr;
 use futures::future::LocalBoxFuture;
@@ -26,17 +29,25 @@ pub(crate) struct Worker {
     // Weak: every strong `Addr` allocates its own sender state (~170 B), and the registry
     // only needs to reach connections at shutdown.
     conns: RefCell<HashMap<u64, WeakAddr<Connection>>>,
+    /// The waker a connection polls an app with on the fast path, and the flag it sets:
+    /// an app that wakes itself (an empty yield) is polled again at once. One per worker,
+    /// as these polls never overlap on a thread.
+    pub(crate) inline_flag: Arc<WakeFlag>,
+    pub(crate) inline_waker: Waker,
     next_id: Cell<u64>,
     shutting_down: Cell<bool>,
 }
 
 impl Worker {
     pub(crate) fn new(cfg: Config, app: Box<AppFn>, pool: SyncPool) -> Worker {
+        let flag = Arc::new(WakeFlag::default());
         Worker {
             cfg,
             app,
             pool,
             conns: RefCell::new(HashMap::new()),
+            inline_flag: Arc::clone(&flag),
+            inline_waker: Waker::from(flag),
             next_id: Cell::new(0),
             shutting_down: Cell::new(false),
         }
@@ -74,5 +85,26 @@ impl Worker {
             // A control message with no data; it must arrive even if the mailbox is busy.
             c.do_send(Shutdown);
         }
+    }
+}
+
+/// A waker that only records that it was woken.
+#[derive(Default)]
+pub(crate) struct WakeFlag(AtomicBool);
+
+impl WakeFlag {
+    /// Whether it was woken since the last call (and clear it).
+    pub(crate) fn take(&self) -> bool {
+        self.0.swap(false, Ordering::AcqRel)
+    }
+}
+
+impl Wake for WakeFlag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.store(true, Ordering::Release);
     }
 }
