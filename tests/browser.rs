@@ -14,36 +14,39 @@
 //! set and is skipped, loudly, otherwise. `cargo test` builds the example first; with a
 //! target filter (`cargo test --test browser`) run `cargo build --example chat` before.
 
-use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener};
+mod support;
+
+use std::net::TcpListener;
+use std::ops::Deref;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use serde_json::{json, Value};
+use support::example::{profile_dir, Example};
+use support::{agent_with_timeout, poll};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// Every wait in this test is bounded by this.
 const WAIT: Duration = Duration::from_secs(10);
+/// How often a wait polls (each poll may be a WebDriver round trip).
+const POLL: Duration = Duration::from_millis(100);
+/// Overall timeout of one HTTP request (to the chat or to the driver).
+const HTTP_TIMEOUT: Duration = Duration::from_secs(60);
 /// The W3C key for a found element's id.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 const ENTER: &str = "\u{E007}";
 
-/// `target/<profile>`, from this test binary's path (`target/<profile>/deps/browser-…`).
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("test binary in target/<profile>/deps")
-        .to_path_buf()
-}
-
 /// The chat example, started on an ephemeral port; killed on drop.
-struct Chat {
-    child: Child,
-    addr: SocketAddr,
+struct Chat(Example);
+
+impl Deref for Chat {
+    type Target = Example;
+    fn deref(&self) -> &Example {
+        &self.0
+    }
 }
 
 impl Chat {
@@ -53,58 +56,25 @@ impl Chat {
 
     /// Start on `bind` (an exact address to restart on the same port).
     fn start_on(bind: &str) -> Chat {
-        let bin = profile_dir()
-            .join("examples")
-            .join(format!("chat{}", std::env::consts::EXE_SUFFIX));
-        assert!(
-            bin.exists(),
-            "{} not found: `cargo test` builds the examples; with `--test browser`, run \
-             `cargo build --example chat` first",
-            bin.display()
-        );
-        let mut child = Command::new(bin)
-            .args(["--bind", bind, "--workers", "1"])
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn chat");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .expect("read the listening line");
-        let port = line
-            .trim_end()
-            .strip_prefix("listening on http://127.0.0.1:")
-            .and_then(|p| p.parse::<u16>().ok());
-        let Some(port) = port else {
-            let _ = child.kill();
-            panic!("chat: unexpected first line {line:?}");
-        };
-        Chat {
-            child,
-            addr: ([127, 0, 0, 1], port).into(),
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        Chat(
+            Example::launch("chat")
+                .bind(bind)
+                .rust_log("warn")
+                .inherit_stderr()
+                .start(),
+        )
     }
 
     /// Stop gracefully (SIGTERM), as an operator restarting it would; bounded, then killed.
-    fn terminate(mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let exited = wait_until(WAIT, || matches!(self.child.try_wait(), Ok(Some(_))));
+    fn terminate(self) {
+        let exited = self.0.terminate(WAIT).status.is_some();
         assert!(exited, "chat did not exit within {WAIT:?} of SIGTERM");
     }
 
     /// Publish with a plain HTTP request (a form body).
     fn say(&self, name: &str, text: &str) {
         let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-        let r = agent()
+        let r = agent_with_timeout(HTTP_TIMEOUT)
             .post(self.url("/send"))
             .header("content-type", "application/x-www-form-urlencoded")
             .send(format!("name={}&text={}", enc(name), enc(text)))
@@ -113,25 +83,13 @@ impl Chat {
     }
 
     fn subscribers(&self) -> u64 {
-        let mut r = agent().get(self.url("/stats")).call().expect("GET /stats");
+        let mut r = agent_with_timeout(HTTP_TIMEOUT)
+            .get(self.url("/stats"))
+            .call()
+            .expect("GET /stats");
         let v: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
         v["subscribers"].as_u64().unwrap()
     }
-}
-
-impl Drop for Chat {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(60)))
-        .build()
-        .into()
 }
 
 /// A running `chromedriver`; killed on drop (after the sessions, which are declared later).
@@ -158,17 +116,18 @@ impl Driver {
         let d = Driver {
             child,
             base: format!("http://127.0.0.1:{port}"),
-            agent: agent(),
+            agent: agent_with_timeout(HTTP_TIMEOUT),
         };
-        let ready = wait_until(WAIT, || {
+        let ready = poll(WAIT, POLL, || {
             d.agent
                 .get(format!("{}/status", d.base))
                 .call()
                 .ok()
                 .and_then(|mut r| r.body_mut().read_to_string().ok())
                 .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-                .is_some_and(|v| v["value"]["ready"] == true)
-        });
+                .filter(|v| v["value"]["ready"] == true)
+        })
+        .is_some();
         assert!(ready, "chromedriver not ready within {WAIT:?}");
         d
     }
@@ -343,7 +302,7 @@ impl Session {
 
     /// Wait (bounded) until `cond` holds, or save a screenshot and fail with `what`.
     fn wait(&self, what: &str, mut cond: impl FnMut(&Session) -> bool) {
-        if !wait_until(WAIT, || cond(self)) {
+        if poll(WAIT, POLL, || cond(self).then_some(())).is_none() {
             let shot = self.screenshot(&format!("failure-{}", self.name));
             panic!(
                 "{}: {what} not seen within {WAIT:?}; status {}, messages {:?}, screenshot {}",
@@ -368,8 +327,7 @@ impl Session {
             .decode(b64.as_str().expect("base64 screenshot"))
             .expect("valid base64");
         assert!(png.starts_with(b"\x89PNG"), "not a PNG");
-        let dir = profile_dir().parent().unwrap().join("browser");
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = out_dir();
         let path = dir.join(format!("{file}.png"));
         std::fs::write(&path, png).unwrap();
         path
@@ -394,17 +352,11 @@ impl Drop for Session {
     }
 }
 
-fn wait_until(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let t = Instant::now();
-    loop {
-        if cond() {
-            return true;
-        }
-        if t.elapsed() >= within {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+/// `target/browser` (created): screenshots and chromedriver logs.
+fn out_dir() -> PathBuf {
+    let dir = profile_dir().parent().unwrap().join("browser");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
 
 /// Whether the browser is installed; when not, fail under CI and skip (loudly) elsewhere.
@@ -435,8 +387,7 @@ fn chat_page_delivers_messages_between_two_browsers() {
         return;
     }
     let chat = Chat::start();
-    let out = profile_dir().parent().unwrap().join("browser");
-    std::fs::create_dir_all(&out).unwrap();
+    let out = out_dir();
     // Declared before the sessions so it is dropped after them.
     let driver = Driver::start(&out.join("chromedriver.log"));
 
@@ -546,8 +497,7 @@ fn page_keeps_working_when_the_server_restarts() {
         return;
     }
     let mut chat = Chat::start();
-    let out = profile_dir().parent().unwrap().join("browser");
-    std::fs::create_dir_all(&out).unwrap();
+    let out = out_dir();
     let driver = Driver::start(&out.join("chromedriver-restart.log"));
     let page = driver.session("restart");
     page.goto(&chat.url("/"));
@@ -592,8 +542,7 @@ fn page_falls_back_to_long_poll_when_event_source_keeps_failing() {
         return;
     }
     let chat = Chat::start();
-    let out = profile_dir().parent().unwrap().join("browser");
-    std::fs::create_dir_all(&out).unwrap();
+    let out = out_dir();
     let driver = Driver::start(&out.join("chromedriver-fallback.log"));
     let page = driver.session("fallback");
     // An EventSource that never connects: it keeps reporting errors while "reconnecting",

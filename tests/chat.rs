@@ -14,47 +14,26 @@
 mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::net::TcpStream;
+use std::ops::Deref;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::{read_response, Response};
+use support::example::{self, Example};
+use support::{next_event, read_response, read_stream_head, wait_until, Body, Response};
 
-/// `target/<profile>/examples/chat`, checked to be newer than its sources.
-fn chat_bin() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test binary in target/<profile>/deps");
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("chat{}", std::env::consts::EXE_SUFFIX));
-    let hint = "`cargo test` builds the examples; with a target filter such as `--test chat`, \
-                run `cargo build --example chat` first";
-    let built = std::fs::metadata(&bin)
-        .and_then(|m| m.modified())
-        .unwrap_or_else(|_| panic!("{} not found: {hint}", bin.display()));
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
-    for f in ["chat.rs", "chat.html"] {
-        let changed = std::fs::metadata(src.join(f)).and_then(|m| m.modified());
-        if let Ok(changed) = changed {
-            assert!(
-                changed <= built,
-                "{} is older than {f}: {hint}",
-                bin.display()
-            );
-        }
-    }
-    bin
-}
+/// The example's sources: a binary older than any of them is refused as stale.
+const SOURCES: &[&str] = &["examples/chat.rs", "examples/chat.html"];
 
 /// A running chat example; killed on drop.
-struct Chat {
-    child: Child,
-    addr: SocketAddr,
+struct Chat(Example);
+
+impl Deref for Chat {
+    type Target = Example;
+    fn deref(&self) -> &Example {
+        &self.0
+    }
 }
 
 impl Chat {
@@ -63,42 +42,14 @@ impl Chat {
     }
 
     fn start_with(extra: &[&str]) -> Chat {
-        let mut child = Command::new(chat_bin())
-            .args(["--bind", "127.0.0.1:0", "--workers", "1"])
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn chat");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_default();
-        let port = line
-            .strip_prefix("listening on http://127.0.0.1:")
-            .and_then(|p| p.strip_suffix('\n'))
-            .and_then(|p| p.parse::<u16>().ok());
-        let Some(port) = port else {
-            let _ = child.kill();
-            panic!("chat: unexpected first line {line:?}");
-        };
-        Chat {
-            child,
-            addr: ([127, 0, 0, 1], port).into(),
-        }
-    }
-
-    fn connect(&self) -> TcpStream {
-        let s = TcpStream::connect(self.addr).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        s.set_nodelay(true).unwrap();
-        s
+        Chat(
+            Example::launch("chat")
+                .args(extra)
+                .rust_log("warn")
+                .inherit_stderr()
+                .newer_than(SOURCES)
+                .start(),
+        )
     }
 
     /// One request on a new connection; `headers` are whole lines without CRLF.
@@ -150,29 +101,11 @@ impl Chat {
     /// Wait (bounded) until the hub has `n` subscribers.
     fn wait_subscribers(&self, n: u64) {
         assert!(
-            wait_for(|| self.subscribers() == n, Duration::from_secs(5)),
+            wait_until(Duration::from_secs(5), || self.subscribers() == n),
             "expected {n} subscribers; stats: {}",
             self.stats()
         );
     }
-}
-
-impl Drop for Chat {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn wait_for(mut cond: impl FnMut() -> bool, within: Duration) -> bool {
-    let t = Instant::now();
-    while t.elapsed() < within {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    cond()
 }
 
 fn msg(id: u64, name: &str, text: &str) -> Value {
@@ -428,82 +361,9 @@ fn poll_times_out_with_204_after_poll_timeout() {
     chat.wait_subscribers(0);
 }
 
-/// Skip the chunked framing: the tests read streams through a de-chunking reader. The
-/// body ends (`Ok(0)`) only at the last chunk; a connection closed before it is an error.
-struct Dechunk<R: BufRead> {
-    inner: R,
-    left: usize,
-    done: bool,
-}
-
-impl<R: BufRead> Read for Dechunk<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.done {
-            return Ok(0);
-        }
-        if self.left == 0 {
-            let mut size = String::new();
-            self.inner.read_line(&mut size)?;
-            if size == "\r\n" {
-                size.clear();
-                self.inner.read_line(&mut size)?;
-            }
-            let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    format!("no chunk size but {size:?}"),
-                ));
-            };
-            if n == 0 {
-                self.done = true;
-                return Ok(0);
-            }
-            self.left = n;
-        }
-        let want = buf.len().min(self.left);
-        let n = self.inner.read(&mut buf[..want])?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        self.left -= n;
-        Ok(n)
-    }
-}
-
-type Body = BufReader<Dechunk<BufReader<TcpStream>>>;
-
 /// Send `GET path` with `headers` (whole lines, each ending in CRLF).
 fn write_get(s: &mut TcpStream, path: &str, headers: &str) {
     write!(s, "GET {path} HTTP/1.1\r\nHost: chat\r\n{headers}\r\n").unwrap();
-}
-
-/// Read a streaming response's head (checking status 200, chunked framing and
-/// `content_type`) and return a reader over its de-chunked body.
-fn read_stream_head(s: TcpStream, content_type: &str) -> Body {
-    let mut r = BufReader::new(s);
-    let mut line = String::new();
-    r.read_line(&mut line).unwrap();
-    assert!(line.starts_with("HTTP/1.1 200"), "{line}");
-    let (mut ct, mut chunked) = (false, false);
-    loop {
-        line.clear();
-        r.read_line(&mut line).unwrap();
-        if line == "\r\n" {
-            break;
-        }
-        let lower = line.to_ascii_lowercase();
-        ct |= lower == format!("content-type: {content_type}\r\n");
-        chunked |= lower == "transfer-encoding: chunked\r\n";
-    }
-    assert!(
-        ct && chunked,
-        "content-type {content_type} and chunked expected"
-    );
-    BufReader::new(Dechunk {
-        inner: r,
-        left: 0,
-        done: false,
-    })
 }
 
 fn open_stream(mut s: TcpStream, path: &str, headers: &str, content_type: &str) -> Body {
@@ -518,23 +378,6 @@ fn open_events(chat: &Chat, path: &str, last_event_id: Option<u64>) -> Body {
     let mut ev = open_stream(chat.connect(), path, &h, "text/event-stream");
     assert_eq!(next_event(&mut ev), ["retry: 2000"]);
     ev
-}
-
-/// Read SSE lines until a blank line ends an event; returns the event's lines.
-fn next_event(r: &mut impl BufRead) -> Vec<String> {
-    let mut lines = Vec::new();
-    loop {
-        let mut l = String::new();
-        assert!(r.read_line(&mut l).unwrap() > 0, "stream ended");
-        let l = l.trim_end_matches('\n').to_owned();
-        if l.is_empty() {
-            if !lines.is_empty() {
-                return lines;
-            }
-            continue;
-        }
-        lines.push(l);
-    }
 }
 
 /// An SSE event's `id:` and its `data:` parsed as JSON.
@@ -687,7 +530,7 @@ fn disconnected_clients_leave_the_hub_within_a_second() {
     drop(clients);
     drop(events);
     assert!(
-        wait_for(|| chat.subscribers() == 0, Duration::from_secs(3)),
+        wait_until(Duration::from_secs(3), || chat.subscribers() == 0),
         "still subscribed: {}",
         chat.stats()
     );
@@ -710,7 +553,7 @@ fn disconnected_clients_leave_the_hub_within_a_second() {
     let t = Instant::now();
     drop(pollers);
     assert!(
-        wait_for(|| chat.subscribers() == 0, Duration::from_secs(3)),
+        wait_until(Duration::from_secs(3), || chat.subscribers() == 0),
         "still subscribed: {}",
         chat.stats()
     );
@@ -730,7 +573,7 @@ fn bad_options_exit_with_usage() {
         &["--frobnicate", "1"],
         &["--bind"],
     ] {
-        let out = Command::new(chat_bin())
+        let out = Command::new(example::bin("chat", SOURCES))
             .args(args)
             .stdin(Stdio::null())
             .output()
@@ -762,9 +605,7 @@ fn sigterm_ends_open_streams_cleanly_and_answers_long_pollers() {
     chat.wait_subscribers(3);
 
     let t = Instant::now();
-    let _ = Command::new("kill")
-        .args(["-TERM", &chat.child.id().to_string()])
-        .status();
+    chat.signal("TERM");
     // Each open response ends with its last chunk (not a cut connection)...
     let mut rest = String::new();
     ev.read_to_string(&mut rest)
@@ -778,12 +619,9 @@ fn sigterm_ends_open_streams_cleanly_and_answers_long_pollers() {
     assert_eq!(r.status, 204);
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
     // ...and the process exits.
-    let exited = wait_for(
-        || matches!(chat.child.try_wait(), Ok(Some(_))),
-        Duration::from_secs(5),
-    );
-    assert!(exited, "chat still running 5 s after SIGTERM");
-    assert!(chat.child.wait().unwrap().success());
+    let exited = chat.0.wait_exit(Duration::from_secs(5));
+    assert!(exited.is_some(), "chat still running 5 s after SIGTERM");
+    assert!(exited.unwrap().success());
 }
 
 #[test]

@@ -5,10 +5,12 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::time::{Duration, Instant};
 
-use support::{config, read_response, serve_with};
+use support::{
+    config, next_event, read_response, read_stream_head, serve_with, wait_until, Body, TestServer,
+};
 use weir_actors::actix::prelude::*;
 use weir_actors::comet;
 use weir_actors::hub::{Hub, HubStats, Publish, Stats, Subscribe};
@@ -25,7 +27,7 @@ fn publish(hub: &Addr<Msgs>, m: &str) -> u64 {
 }
 
 /// `/poll` waits for one message; `/events` streams SSE; `/publish?m=..` publishes.
-fn comet_server(keepalive: Duration) -> (support::TestServer, Addr<Msgs>) {
+fn comet_server(keepalive: Duration) -> (TestServer, Addr<Msgs>) {
     let (tx, rx) = std::sync::mpsc::channel();
     let srv = serve_with(
         move || {
@@ -68,34 +70,21 @@ async fn route(ex: Exchange, hub: Addr<Msgs>, keepalive: Duration) -> Result<Out
     }
 }
 
-fn wait_for(mut cond: impl FnMut() -> bool, within: Duration) -> bool {
-    let t = Instant::now();
-    while t.elapsed() < within {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    cond()
-}
-
 #[test]
 fn long_poll_gets_the_next_message() {
     let (srv, hub) = comet_server(Duration::from_secs(30));
     let mut s = srv.connect();
     s.write_all(b"GET /poll HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
-    assert!(wait_for(
-        || stats(&hub).subscribers == 1,
-        Duration::from_secs(2)
-    ));
+    assert!(wait_until(Duration::from_secs(2), || {
+        stats(&hub).subscribers == 1
+    }));
     let id = publish(&hub, "hello");
     let resp = read_response(&mut BufReader::new(s), false).unwrap();
     assert_eq!(resp.text(), format!("{id}:hello"));
-    assert!(wait_for(
-        || stats(&hub).subscribers == 0,
-        Duration::from_secs(1)
-    ));
+    assert!(wait_until(Duration::from_secs(1), || {
+        stats(&hub).subscribers == 0
+    }));
 }
 
 #[test]
@@ -109,14 +98,13 @@ fn disconnected_long_poller_is_removed_from_the_hub() {
             s
         })
         .collect();
-    assert!(wait_for(
-        || stats(&hub).subscribers == 20,
-        Duration::from_secs(2)
-    ));
+    assert!(wait_until(Duration::from_secs(2), || {
+        stats(&hub).subscribers == 20
+    }));
     let t = Instant::now();
     drop(clients);
     assert!(
-        wait_for(|| stats(&hub).subscribers == 0, Duration::from_secs(2)),
+        wait_until(Duration::from_secs(2), || stats(&hub).subscribers == 0),
         "still subscribed: {:?}",
         stats(&hub)
     );
@@ -127,74 +115,14 @@ fn disconnected_long_poller_is_removed_from_the_hub() {
     );
 }
 
-/// Read SSE lines until a blank line ends an event; returns the event's lines.
-fn next_event<R: BufRead>(r: &mut R) -> Vec<String> {
-    let mut lines = Vec::new();
-    loop {
-        let mut l = String::new();
-        assert!(r.read_line(&mut l).unwrap() > 0, "stream ended");
-        let l = l.trim_end_matches('\n').to_owned();
-        if l.is_empty() {
-            if !lines.is_empty() {
-                return lines;
-            }
-            continue;
-        }
-        lines.push(l);
-    }
-}
-
-/// Skip the chunked framing: the test reads the stream through a de-chunking reader.
-struct Dechunk<R: BufRead> {
-    inner: R,
-    left: usize,
-}
-
-impl<R: BufRead> Read for Dechunk<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.left == 0 {
-            let mut size = String::new();
-            self.inner.read_line(&mut size)?;
-            if size == "\r\n" {
-                size.clear();
-                self.inner.read_line(&mut size)?;
-            }
-            self.left = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-            if self.left == 0 {
-                return Ok(0);
-            }
-        }
-        let want = buf.len().min(self.left);
-        let n = self.inner.read(&mut buf[..want])?;
-        self.left -= n;
-        Ok(n)
-    }
-}
-
-fn open_events(
-    srv: &support::TestServer,
-    last: Option<u64>,
-) -> BufReader<Dechunk<BufReader<std::net::TcpStream>>> {
+/// `GET /events` (resuming after `last`), its head checked; returns the de-chunked body.
+fn open_events(srv: &TestServer, last: Option<u64>) -> Body {
     let mut s = srv.connect();
     let extra = last
         .map(|l| format!("Last-Event-ID: {l}\r\n"))
         .unwrap_or_default();
     write!(s, "GET /events HTTP/1.1\r\nHost: x\r\n{extra}\r\n").unwrap();
-    let mut r = BufReader::new(s);
-    let mut line = String::new();
-    r.read_line(&mut line).unwrap();
-    assert!(line.starts_with("HTTP/1.1 200"), "{line}");
-    let mut ct = false;
-    loop {
-        line.clear();
-        r.read_line(&mut line).unwrap();
-        if line == "\r\n" {
-            break;
-        }
-        ct |= line.eq_ignore_ascii_case("content-type: text/event-stream\r\n");
-    }
-    assert!(ct, "missing text/event-stream");
-    BufReader::new(Dechunk { inner: r, left: 0 })
+    read_stream_head(s, "text/event-stream")
 }
 
 #[test]
@@ -247,10 +175,9 @@ fn slow_subscriber_is_dropped_by_the_hub() {
     };
     let mut live = open_events(&srv, None);
     next_event(&mut live);
-    assert!(wait_for(
-        || stats(&hub).subscribers == 2,
-        Duration::from_secs(2)
-    ));
+    assert!(wait_until(Duration::from_secs(2), || {
+        stats(&hub).subscribers == 2
+    }));
     let big = "x".repeat(256 * 1024);
     let mut dropped = false;
     for i in 0..200 {

@@ -12,178 +12,13 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::thread::JoinHandle;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use support::{is_closed, read_response, Response};
-
-/// The example binary `name`, from `target/<profile>/examples/`.
-fn example_bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test binary in target/<profile>/deps");
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} not found: `cargo test` builds the examples; with a target filter such as \
-         `--test examples`, run `cargo build --examples` first",
-        bin.display()
-    );
-    bin
-}
-
-/// A running example process; killed on drop.
-struct Example {
-    child: Child,
-    addr: SocketAddr,
-    /// Whatever the process writes to stdout after its first line.
-    stdout_rest: Option<JoinHandle<Vec<u8>>>,
-    stderr: Option<JoinHandle<Vec<u8>>>,
-}
-
-/// What an example left behind once it exited.
-struct Exited {
-    status: Option<ExitStatus>,
-    stdout_rest: String,
-    stderr: String,
-}
-
-impl Example {
-    /// Spawn `name` on an ephemeral port with one worker and check its first stdout line.
-    fn start(name: &str) -> Example {
-        Example::start_with(name, &[])
-    }
-
-    /// Like `start`, with extra command-line arguments.
-    fn start_with(name: &str, extra: &[&str]) -> Example {
-        let mut child = Command::new(example_bin(name))
-            .args(["--bind", "127.0.0.1:0", "--workers", "1"])
-            .args(extra)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn example");
-        let mut stderr = child.stderr.take().unwrap();
-        let stderr = std::thread::spawn(move || {
-            let mut v = Vec::new();
-            let _ = stderr.read_to_end(&mut v);
-            v
-        });
-        let (tx, first) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        let stdout_rest = std::thread::spawn(move || {
-            let mut r = BufReader::new(stdout);
-            let mut line = String::new();
-            let _ = r.read_line(&mut line);
-            let _ = tx.send(line);
-            let mut rest = Vec::new();
-            let _ = r.read_to_end(&mut rest);
-            rest
-        });
-        let mut ex = Example {
-            child,
-            addr: ([127, 0, 0, 1], 0).into(),
-            stdout_rest: Some(stdout_rest),
-            stderr: Some(stderr),
-        };
-        let line = match first.recv_timeout(Duration::from_secs(30)) {
-            Ok(line) => line,
-            Err(_) => {
-                let out = ex.kill();
-                panic!("{name} printed no line in 30 s; stderr: {}", out.stderr);
-            }
-        };
-        let port = line
-            .strip_prefix("listening on http://127.0.0.1:")
-            .and_then(|p| p.strip_suffix('\n'))
-            .and_then(|p| p.parse::<u16>().ok())
-            .filter(|&p| p != 0);
-        let Some(port) = port else {
-            let out = ex.kill();
-            panic!(
-                "{name}: unexpected first line {line:?}; stderr: {}",
-                out.stderr
-            );
-        };
-        assert_eq!(line, format!("listening on http://127.0.0.1:{port}\n"));
-        ex.addr.set_port(port);
-        ex
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn connect(&self) -> TcpStream {
-        let s = TcpStream::connect(self.addr).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        s.set_nodelay(true).unwrap();
-        s
-    }
-
-    /// SIGTERM, wait up to 5 s for the exit (then kill), and collect the output.
-    fn terminate(mut self) -> Exited {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let t = Instant::now();
-        let mut status = None;
-        while t.elapsed() < Duration::from_secs(5) {
-            status = self.child.try_wait().expect("try_wait");
-            if status.is_some() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Exited {
-            status,
-            ..self.kill()
-        }
-    }
-
-    /// Kill (if still running) and collect the output.
-    fn kill(&mut self) -> Exited {
-        let _ = self.child.kill();
-        let status = self.child.wait().ok();
-        let text = |h: Option<JoinHandle<Vec<u8>>>| {
-            h.map(|h| String::from_utf8_lossy(&h.join().unwrap_or_default()).into_owned())
-                .unwrap_or_default()
-        };
-        Exited {
-            status,
-            stdout_rest: text(self.stdout_rest.take()),
-            stderr: text(self.stderr.take()),
-        }
-    }
-}
-
-impl Drop for Example {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A `ureq` agent that returns 4xx/5xx responses instead of errors.
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into()
-}
+use support::example::Example;
+use support::{agent, is_closed, read_chunk, read_chunked_rest, read_head, read_response};
 
 fn header<B>(resp: &ureq::http::Response<B>, name: &str) -> Option<String> {
     resp.headers()
@@ -211,48 +46,6 @@ fn mib_of_data() -> Vec<u8> {
         .collect()
 }
 
-/// Reads a response head (status line and headers); the body is left in `r`.
-fn read_head<R: BufRead>(r: &mut R) -> Response {
-    let mut line = String::new();
-    r.read_line(&mut line).expect("status line");
-    let status = line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("bad status line {line:?}"));
-    let mut headers = Vec::new();
-    loop {
-        let mut h = String::new();
-        r.read_line(&mut h).expect("header line");
-        let h = h.trim_end_matches(['\r', '\n']);
-        if h.is_empty() {
-            break;
-        }
-        let (k, v) = h.split_once(':').expect("header has a colon");
-        headers.push((k.trim().to_owned(), v.trim().to_owned()));
-    }
-    Response {
-        status,
-        headers,
-        body: Vec::new(),
-    }
-}
-
-/// Reads one chunk of a chunked body; `None` for the terminating `0\r\n\r\n`.
-fn read_chunk<R: BufRead>(r: &mut R) -> Option<Vec<u8>> {
-    let mut size = String::new();
-    r.read_line(&mut size).expect("chunk size line");
-    let hex = size
-        .strip_suffix("\r\n")
-        .unwrap_or_else(|| panic!("chunk size line {size:?}"));
-    let n = usize::from_str_radix(hex, 16).unwrap_or_else(|_| panic!("chunk size {hex:?}"));
-    let mut data = vec![0; n + 2];
-    r.read_exact(&mut data).expect("chunk data");
-    assert!(data.ends_with(b"\r\n"), "chunk not followed by CRLF");
-    data.truncate(n);
-    (n > 0).then_some(data)
-}
-
 // ----- both examples: startup and output ----------------------------------------------------
 
 /// Nothing but the listening line on stdout, while requests are served and the process
@@ -262,7 +55,7 @@ fn prints_only_its_listening_line(name: &str) {
     let mut resp = agent().get(ex.url("/")).call().unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.body_mut().read_to_string().unwrap(), "Hello, World!");
-    let out = ex.terminate();
+    let out = ex.terminate(Duration::from_secs(5));
     assert_eq!(out.stdout_rest, "", "{name} wrote more to stdout");
     assert!(
         out.stderr.contains("weir::access") && out.stderr.contains("status=200"),
@@ -358,16 +151,18 @@ fn echo_streams_the_body_back_while_it_is_sent() {
     assert_eq!(head.header("transfer-encoding"), Some("chunked"));
     let mut first = Vec::new();
     while first.len() < 5 {
-        first.extend(read_chunk(&mut r).expect("echoed bytes before the end"));
+        first.extend(
+            read_chunk(&mut r)
+                .unwrap()
+                .expect("echoed bytes before the end"),
+        );
     }
     assert_eq!(first, b"hello");
 
     // Only now send the rest.
     s.write_all(b"6\r\n world\r\n0\r\n\r\n").unwrap();
     let mut rest = Vec::new();
-    while let Some(chunk) = read_chunk(&mut r) {
-        rest.extend(chunk);
-    }
+    read_chunked_rest(&mut r, &mut rest).unwrap();
     assert_eq!(rest, b" world");
 
     // The connection is kept alive for the next request.

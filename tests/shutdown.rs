@@ -10,16 +10,17 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
-use support::{config, is_closed, read_response, serve, Response, TestServer};
+use support::example::Example;
+use support::{
+    config, is_closed, read_chunk, read_chunked_rest, read_head, read_response, serve, TestServer,
+};
 use weir_actors::weir::{CloseReason, Exchange, Outcome, Result, StatusCode};
 use weir_actors::{Config, ServerHandle};
 
@@ -31,62 +32,6 @@ fn stop_in_background(handle: ServerHandle) -> JoinHandle<Instant> {
         futures::executor::block_on(handle.stop());
         Instant::now()
     })
-}
-
-/// Reads a response head (status line and headers); the body is left in `r`.
-fn read_head<R: BufRead>(r: &mut R) -> Response {
-    let mut line = String::new();
-    r.read_line(&mut line).expect("status line");
-    let status = line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("bad status line {line:?}"));
-    let mut headers = Vec::new();
-    loop {
-        let mut h = String::new();
-        r.read_line(&mut h).expect("header line");
-        let h = h.trim_end_matches(['\r', '\n']);
-        if h.is_empty() {
-            break;
-        }
-        let (k, v) = h.split_once(':').expect("header has a colon");
-        headers.push((k.trim().to_owned(), v.trim().to_owned()));
-    }
-    Response {
-        status,
-        headers,
-        body: Vec::new(),
-    }
-}
-
-/// Reads one chunk of a chunked body, strictly: `Ok(None)` only for the terminating
-/// `0\r\n\r\n`; an EOF or a malformed chunk is an error.
-fn read_chunk<R: BufRead>(r: &mut R) -> std::io::Result<Option<Vec<u8>>> {
-    let invalid = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidData, what);
-    let mut size = String::new();
-    if r.read_line(&mut size)? == 0 {
-        return Err(std::io::ErrorKind::UnexpectedEof.into());
-    }
-    let hex = size
-        .strip_suffix("\r\n")
-        .ok_or_else(|| invalid(format!("chunk size line {size:?}")))?;
-    let n = usize::from_str_radix(hex, 16).map_err(|_| invalid(format!("chunk size {hex:?}")))?;
-    let mut data = vec![0; n + 2];
-    r.read_exact(&mut data)?;
-    if !data.ends_with(b"\r\n") {
-        return Err(invalid(format!("chunk not followed by CRLF: {data:?}")));
-    }
-    data.truncate(n);
-    Ok((n > 0).then_some(data))
-}
-
-/// Reads chunks until the terminating chunk.
-fn read_chunked_rest<R: BufRead>(r: &mut R, body: &mut Vec<u8>) -> std::io::Result<()> {
-    while let Some(chunk) = read_chunk(r)? {
-        body.extend_from_slice(&chunk);
-    }
-    Ok(())
 }
 
 /// Answers `ok` at once.
@@ -436,118 +381,12 @@ fn stop_now_drops_in_flight_connections() {
 
 // ----- OS signals, against the `echo` example binary -----------------------------------------
 
-/// The example binary `name`, from `target/<profile>/examples/` next to this test's
-/// `target/<profile>/deps/`.
-fn example_bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test binary in target/<profile>/deps");
-    let bin = profile_dir
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} not found: `cargo test` builds the examples; with a target filter such as \
-         `--test shutdown`, run `cargo build --examples` first",
-        bin.display()
-    );
-    bin
-}
-
-/// A running example process, killed on drop.
-struct ExampleProcess {
-    child: Child,
-    addr: SocketAddr,
-    stderr: Option<JoinHandle<String>>,
-}
-
-impl ExampleProcess {
-    fn start(name: &str) -> ExampleProcess {
-        let mut child = Command::new(example_bin(name))
-            .args(["--bind", "127.0.0.1:0", "--workers", "1"])
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn example");
-        let mut stderr = child.stderr.take().unwrap();
-        let stderr = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = stderr.read_to_string(&mut s);
-            s
-        });
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let mut this = ExampleProcess {
-            child,
-            addr: ([0, 0, 0, 0], 0).into(),
-            stderr: Some(stderr),
-        };
-        let line = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("the example printed its listening line");
-        let addr = line
-            .trim_end()
-            .strip_prefix("listening on http://")
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}: {}", this.stderr()));
-        this.addr = addr;
-        this
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([format!("-{sig}"), self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(ok.success(), "kill -{sig} failed");
-    }
-
-    /// Waits up to `within` for the process to exit.
-    fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
-        let t = Instant::now();
-        while t.elapsed() < within {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-
-    /// Everything the process wrote to stderr (kills it first if still running).
-    fn stderr(&mut self) -> String {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.stderr
-            .take()
-            .map(|h| h.join().unwrap_or_default())
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for ExampleProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// `sig` during a long `/drip` stream: the stream ends with its terminating chunk after
 /// consecutive ticks (cut short, far before tick 1000), the connection closes, and the
 /// process exits with status 0 within a few seconds.
 fn signal_stops_echo_gracefully(sig: &str) {
-    let mut echo = ExampleProcess::start("echo");
-    let mut s = TcpStream::connect(echo.addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut echo = Example::start("echo");
+    let mut s = echo.connect();
     s.write_all(b"GET /drip?n=1000&ms=100 HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
     let mut r = BufReader::new(s);
@@ -605,10 +444,9 @@ fn sigterm_stops_echo_example_gracefully() {
 
 #[test]
 fn idle_echo_example_exits_promptly_on_sigterm() {
-    let mut echo = ExampleProcess::start("echo");
+    let mut echo = Example::start("echo");
     // One keep-alive connection left idle: it must not hold up the exit.
-    let mut s = TcpStream::connect(echo.addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut s = echo.connect();
     s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
     let mut r = BufReader::new(s);
     let resp = read_response(&mut r, false).unwrap();

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use support::{config, is_closed, read_response, roundtrip, serve};
+use support::{config, is_closed, read_response, roundtrip, serve, wait_for};
 use weir_actors::weir::{Bytes, Exchange, Outcome, Result, StatusCode};
 
 /// Slack for timers firing late on a busy 2-core machine.
@@ -29,20 +29,6 @@ async fn len_app(mut ex: Exchange) -> Result<Outcome> {
         format!("len={n}"),
     )
     .await
-}
-
-/// Wait until `f` returns `Some`, at most `limit`.
-fn wait_for<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
-    let t = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return Some(v);
-        }
-        if t.elapsed() > limit {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// Read until EOF (or a reset); returns the bytes read and whether it ended by EOF/reset

@@ -1,6 +1,9 @@
 //! Shared helpers for the end-to-end tests: a server on `127.0.0.1:0` in its own actix
-//! system, raw-socket clients, and a small HTTP/1.1 response reader.
+//! system, the example binaries as processes ([`example`]), raw-socket clients, small
+//! HTTP/1.1 response, chunk and server-sent-event readers, a `ureq` agent, and polling.
 #![allow(dead_code)] // each test file uses a different subset
+
+pub mod example;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -123,39 +126,49 @@ impl Response {
     }
 }
 
+/// Reads a response head (status line and header lines); any body is left in `r`.
+fn try_read_head<R: BufRead>(r: &mut R) -> std::io::Result<Response> {
+    let mut line = String::new();
+    if r.read_line(&mut line)? == 0 {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    let status: u16 = line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad(&line))?;
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        r.read_line(&mut h)?;
+        let h = h.trim_end_matches(['\r', '\n']);
+        if h.is_empty() {
+            break;
+        }
+        let (k, v) = h.split_once(':').ok_or_else(|| bad(h))?;
+        headers.push((k.trim().to_owned(), v.trim().to_owned()));
+    }
+    Ok(Response {
+        status,
+        headers,
+        body: Vec::new(),
+    })
+}
+
+/// Reads a response head (status line and headers), panicking if there is none; the body
+/// is left in `r`.
+pub fn read_head<R: BufRead>(r: &mut R) -> Response {
+    try_read_head(r).unwrap_or_else(|e| panic!("reading a response head: {e}"))
+}
+
 /// Read one response from `r`. `head_request`: the response has no body.
 pub fn read_response<R: BufRead>(r: &mut R, head_request: bool) -> std::io::Result<Response> {
-    let mut line = String::new();
     loop {
-        line.clear();
-        if r.read_line(&mut line)? == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
-        }
-        let status: u16 = line
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| bad(&line))?;
-        let mut headers = Vec::new();
-        loop {
-            let mut h = String::new();
-            r.read_line(&mut h)?;
-            let h = h.trim_end_matches(['\r', '\n']);
-            if h.is_empty() {
-                break;
-            }
-            let (k, v) = h.split_once(':').ok_or_else(|| bad(h))?;
-            headers.push((k.trim().to_owned(), v.trim().to_owned()));
-        }
-        if (100..200).contains(&status) {
+        let mut resp = try_read_head(r)?;
+        if (100..200).contains(&resp.status) {
             continue; // interim response: the final one follows
         }
-        let mut resp = Response {
-            status,
-            headers,
-            body: Vec::new(),
-        };
-        if head_request || status == 204 || status == 304 {
+        if head_request || resp.status == 204 || resp.status == 304 {
             return Ok(resp);
         }
         if resp
@@ -213,4 +226,170 @@ pub fn is_closed<R: Read>(r: &mut R) -> bool {
             std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
         ),
     }
+}
+
+/// Reads one chunk of a chunked body, strictly: `Ok(None)` only for the terminating
+/// `0\r\n\r\n`; an EOF or a malformed chunk is an error.
+pub fn read_chunk<R: BufRead>(r: &mut R) -> std::io::Result<Option<Vec<u8>>> {
+    let invalid = |what: String| std::io::Error::new(std::io::ErrorKind::InvalidData, what);
+    let mut size = String::new();
+    if r.read_line(&mut size)? == 0 {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    let hex = size
+        .strip_suffix("\r\n")
+        .ok_or_else(|| invalid(format!("chunk size line {size:?}")))?;
+    let n = usize::from_str_radix(hex, 16).map_err(|_| invalid(format!("chunk size {hex:?}")))?;
+    let mut data = vec![0; n + 2];
+    r.read_exact(&mut data)?;
+    if !data.ends_with(b"\r\n") {
+        return Err(invalid(format!("chunk not followed by CRLF: {data:?}")));
+    }
+    data.truncate(n);
+    Ok((n > 0).then_some(data))
+}
+
+/// Reads chunks until the terminating chunk, appending their data to `body`.
+pub fn read_chunked_rest<R: BufRead>(r: &mut R, body: &mut Vec<u8>) -> std::io::Result<()> {
+    while let Some(chunk) = read_chunk(r)? {
+        body.extend_from_slice(&chunk);
+    }
+    Ok(())
+}
+
+/// A reader over a chunked body without its framing, for streams read line by line. The
+/// body ends (`Ok(0)`) only at the last chunk; a connection closed before it is an error.
+pub struct Dechunk<R: BufRead> {
+    inner: R,
+    left: usize,
+    done: bool,
+}
+
+impl<R: BufRead> Dechunk<R> {
+    /// De-chunk the body that follows in `inner` (its head already read).
+    pub fn new(inner: R) -> Self {
+        Dechunk {
+            inner,
+            left: 0,
+            done: false,
+        }
+    }
+}
+
+impl<R: BufRead> Read for Dechunk<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.done {
+            return Ok(0);
+        }
+        if self.left == 0 {
+            let mut size = String::new();
+            self.inner.read_line(&mut size)?;
+            if size == "\r\n" {
+                size.clear();
+                self.inner.read_line(&mut size)?;
+            }
+            let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("no chunk size but {size:?}"),
+                ));
+            };
+            if n == 0 {
+                self.done = true;
+                return Ok(0);
+            }
+            self.left = n;
+        }
+        let want = buf.len().min(self.left);
+        let n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        self.left -= n;
+        Ok(n)
+    }
+}
+
+/// A streaming response's de-chunked body, read from a socket.
+pub type Body = BufReader<Dechunk<BufReader<TcpStream>>>;
+
+/// Read a streaming response's head from `s` (checking status 200, chunked framing and
+/// `content_type`) and return a reader over its de-chunked body.
+pub fn read_stream_head(s: TcpStream, content_type: &str) -> Body {
+    let mut r = BufReader::new(s);
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    assert!(line.starts_with("HTTP/1.1 200"), "{line}");
+    let (mut ct, mut chunked) = (false, false);
+    loop {
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        if line == "\r\n" {
+            break;
+        }
+        let lower = line.to_ascii_lowercase();
+        ct |= lower == format!("content-type: {content_type}\r\n");
+        chunked |= lower == "transfer-encoding: chunked\r\n";
+    }
+    assert!(
+        ct && chunked,
+        "content-type {content_type} and chunked expected"
+    );
+    BufReader::new(Dechunk::new(r))
+}
+
+/// Read server-sent-event lines until a blank line ends an event; returns the event's lines.
+pub fn next_event(r: &mut impl BufRead) -> Vec<String> {
+    let mut lines = Vec::new();
+    loop {
+        let mut l = String::new();
+        assert!(r.read_line(&mut l).unwrap() > 0, "stream ended");
+        let l = l.trim_end_matches('\n').to_owned();
+        if l.is_empty() {
+            if !lines.is_empty() {
+                return lines;
+            }
+            continue;
+        }
+        lines.push(l);
+    }
+}
+
+/// Call `f` every `every` until it returns `Some`, for at most `within` (with one last try
+/// once `within` has passed).
+pub fn poll<T>(within: Duration, every: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let t = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if t.elapsed() >= within {
+            return None;
+        }
+        std::thread::sleep(every);
+    }
+}
+
+/// Wait (polling every 10 ms) until `f` returns `Some`, at most `within`.
+pub fn wait_for<T>(within: Duration, f: impl FnMut() -> Option<T>) -> Option<T> {
+    poll(within, Duration::from_millis(10), f)
+}
+
+/// Wait (polling every 10 ms) until `cond` holds, at most `within`; whether it did.
+pub fn wait_until(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    wait_for(within, || cond().then_some(())).is_some()
+}
+
+/// A `ureq` agent that returns 4xx/5xx responses instead of errors; 30 s timeout.
+pub fn agent() -> ureq::Agent {
+    agent_with_timeout(Duration::from_secs(30))
+}
+
+/// Like [`agent`], with another overall timeout per request.
+pub fn agent_with_timeout(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .build()
+        .into()
 }
