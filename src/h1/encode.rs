@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap};
 use http::{StatusCode, Version};
 
@@ -194,6 +194,23 @@ pub fn encode_simple(dst: &mut BytesMut, status: StatusCode, msg: &str, keep_ali
     dst.extend_from_slice(b"\n");
 }
 
+/// Where encoded body bytes go: a plain buffer copies them; a writer that queues buffers
+/// can take large data by reference ([`BodyEncoder::encode_bytes`]).
+pub trait BodySink {
+    /// Append framing or small data.
+    fn put_slice(&mut self, bytes: &[u8]);
+    /// Append body data the sink may keep by reference.
+    fn put_bytes(&mut self, bytes: Bytes) {
+        self.put_slice(&bytes);
+    }
+}
+
+impl BodySink for BytesMut {
+    fn put_slice(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
 /// Frames a response body on the wire.
 #[derive(Debug)]
 pub struct BodyEncoder {
@@ -249,6 +266,45 @@ impl BodyEncoder {
                 dst.extend_from_slice(b"\r\n");
             }
             ResponseFraming::CloseDelimited => dst.extend_from_slice(data),
+            ResponseFraming::NoBody => {}
+        }
+        Ok(())
+    }
+
+    /// Encode one body piece into a [`BodySink`], handing the data over by reference
+    /// ([`BodySink::put_bytes`]) so a sink that queues buffers writes it without copying.
+    /// Same framing and errors as [`encode`](Self::encode).
+    pub fn encode_bytes<S: BodySink + ?Sized>(
+        &mut self,
+        data: Bytes,
+        dst: &mut S,
+    ) -> Result<(), EncodeError> {
+        if data.is_empty() || self.framing == ResponseFraming::NoBody {
+            return Ok(());
+        }
+        let EncoderState::Open { remaining } = self.state else {
+            return Err(EncodeError::TooMuch);
+        };
+        match self.framing {
+            ResponseFraming::Length(_) => {
+                let fits = usize::try_from(remaining).map_or(data.len(), |r| r.min(data.len()));
+                let too_much = fits < data.len();
+                dst.put_bytes(data.slice(..fits));
+                self.state = EncoderState::Open {
+                    remaining: remaining - fits as u64,
+                };
+                if too_much {
+                    return Err(EncodeError::TooMuch);
+                }
+            }
+            ResponseFraming::Chunked => {
+                // chunk = chunk-size CRLF chunk-data CRLF (RFC 9112 §7.1).
+                let mut line = [0u8; 18];
+                dst.put_slice(chunk_size_line(data.len() as u64, &mut line));
+                dst.put_bytes(data);
+                dst.put_slice(b"\r\n");
+            }
+            ResponseFraming::CloseDelimited => dst.put_bytes(data),
             ResponseFraming::NoBody => {}
         }
         Ok(())
@@ -366,10 +422,18 @@ fn write_decimal(dst: &mut BytesMut, mut n: u64) {
 }
 
 /// `n` in lowercase hex, formatted on the stack.
-fn write_hex(dst: &mut BytesMut, mut n: u64) {
+fn write_hex(dst: &mut BytesMut, n: u64) {
+    let mut buf = [0u8; 18];
+    let line = chunk_size_line(n, &mut buf);
+    dst.extend_from_slice(&line[..line.len() - 2]);
+}
+
+/// `n` in lowercase hex followed by CRLF, formatted on the stack (no allocation per chunk).
+fn chunk_size_line(mut n: u64, buf: &mut [u8; 18]) -> &[u8] {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut buf = [0u8; 16];
-    let mut i = buf.len();
+    buf[16] = b'\r';
+    buf[17] = b'\n';
+    let mut i = 16;
     loop {
         i -= 1;
         buf[i] = DIGITS[(n & 0xf) as usize];
@@ -378,7 +442,7 @@ fn write_hex(dst: &mut BytesMut, mut n: u64) {
             break;
         }
     }
-    dst.extend_from_slice(&buf[i..]);
+    &buf[i..]
 }
 
 #[cfg(test)]
@@ -813,5 +877,31 @@ mod tests {
         );
         assert!(!EncodeError::TooMuch.to_string().is_empty());
         assert!(!EncodeError::BadContentLength.to_string().is_empty());
+    }
+
+    #[test]
+    fn encode_bytes_matches_encode() {
+        for framing in [
+            ResponseFraming::Length(7),
+            ResponseFraming::Chunked,
+            ResponseFraming::CloseDelimited,
+            ResponseFraming::NoBody,
+        ] {
+            let mut a = BodyEncoder {
+                framing,
+                state: EncoderState::Open { remaining: 7 },
+            };
+            let mut b = BodyEncoder {
+                framing,
+                state: EncoderState::Open { remaining: 7 },
+            };
+            let (mut da, mut db) = (BytesMut::new(), BytesMut::new());
+            for piece in ["abc", "", "defgh"] {
+                let ra = a.encode(piece.as_bytes(), &mut da);
+                let rb = b.encode_bytes(Bytes::from(piece), &mut db);
+                assert_eq!(ra, rb, "{framing:?}");
+            }
+            assert_eq!(da, db, "{framing:?}");
+        }
     }
 }

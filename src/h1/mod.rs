@@ -40,7 +40,7 @@ pub mod parse;
 
 pub use decode::{BodyDecoder, Decoded};
 pub use encode::{
-    encode_head, encode_simple, BodyEncoder, EncodeError, EncodedHead, RequestInfo,
+    encode_head, encode_simple, BodyEncoder, BodySink, EncodeError, EncodedHead, RequestInfo,
     ResponseFraming, CONTINUE,
 };
 pub use error::ParseError;
