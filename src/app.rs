@@ -150,8 +150,9 @@ pub struct ResponseHead {
 /// One step of the response, as the runtime receives it.
 #[derive(Debug)]
 pub struct Part {
-    /// The head, present on the first part only (when the response is committed).
-    pub head: Option<ResponseHead>,
+    /// The head, present on the first part only (when the response is committed). Boxed:
+    /// it is built once per response and moved through several hands.
+    pub head: Option<Box<ResponseHead>>,
     /// Body bytes (may be empty on the last part).
     pub body: Bytes,
     /// Whether this is the end of the response.
@@ -445,7 +446,7 @@ impl Exchange {
     {
         let (head, committed) = match self.0.head {
             Head::None => (None, false),
-            Head::Pending(h) => (Some(*h), false),
+            Head::Pending(h) => (Some(h), false),
             Head::Committed => (None, true),
         };
         Outcome {
@@ -507,9 +508,9 @@ impl Exchange {
     }
 
     /// Take the pending head for the first part; `None` once committed.
-    fn commit(&mut self) -> Result<Option<ResponseHead>> {
+    fn commit(&mut self) -> Result<Option<Box<ResponseHead>>> {
         match std::mem::replace(&mut self.0.head, Head::Committed) {
-            Head::Pending(h) => Ok(Some(*h)),
+            Head::Pending(h) => Ok(Some(h)),
             Head::Committed => Ok(None),
             Head::None => {
                 self.0.head = Head::None;

@@ -151,7 +151,7 @@ impl Read for Input {
 #[derive(Debug)]
 enum Head {
     None,
-    Pending(ResponseHead),
+    Pending(Box<ResponseHead>),
     Committed,
     Ended,
 }
@@ -177,10 +177,10 @@ impl StartResponse {
         if !matches!(self.head, Head::None) {
             return Err(Error::already_started());
         }
-        self.head = Head::Pending(ResponseHead {
+        self.head = Head::Pending(Box::new(ResponseHead {
             status,
             headers: headers.into_headers()?,
-        });
+        }));
         Ok(())
     }
 
@@ -242,7 +242,7 @@ impl StartResponse {
         Ok(Outcome::done())
     }
 
-    fn commit(&mut self) -> Result<Option<ResponseHead>> {
+    fn commit(&mut self) -> Result<Option<Box<ResponseHead>>> {
         match std::mem::replace(&mut self.head, Head::Committed) {
             Head::Pending(h) => Ok(Some(h)),
             Head::Committed => Ok(None),
@@ -291,7 +291,7 @@ type Continuation = Box<dyn FnOnce(SyncExchange) -> Result<Outcome> + Send>;
 pub struct Switch {
     pub(crate) request: Request,
     pub(crate) input_done: bool,
-    pub(crate) head: Option<ResponseHead>,
+    pub(crate) head: Option<Box<ResponseHead>>,
     pub(crate) committed: bool,
     pub(crate) signal: CloseSignal,
     pub(crate) transport: Option<Box<dyn crate::Transport>>,

@@ -26,7 +26,6 @@
 
 use std::cell::RefCell;
 use std::panic::AssertUnwindSafe;
-use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
@@ -155,21 +154,57 @@ pub(crate) fn run_switched(
 /// Where the connection and a request's transport meet while the connection drives the
 /// app's future itself (the fast path: most responses are produced in the app's first
 /// poll, so starting an actor and sending messages for them would be pure overhead).
-#[derive(Default)]
+///
+/// It is a per-thread slot, not a per-request object: fast-path polls never overlap on a
+/// worker thread, and a request that waits (a Comet client) should not carry it.
 pub(crate) struct Inline {
-    /// The connection is polling the future itself; parts go through `part`, not messages.
-    pub(crate) attached: bool,
+    /// Which request is being driven: (connection id, request seq).
+    key: (u64, u64),
     /// The part the app handed over, for the connection to take.
     pub(crate) part: Option<Part>,
     /// The connection's answer to the last part (the app's `send` completes with it).
     pub(crate) ack: Option<Result<(), Error>>,
-    /// Set when the future moved to an app actor with a part taken but not yet
-    /// acknowledged (the write buffer was full): the ack comes through this receiver.
-    pub(crate) detached_ack: Option<oneshot::Receiver<Result<(), Error>>>,
+    /// The write buffer was over its mark: the ack will come through this receiver, which
+    /// the transport adopts on its next poll (still on the fast path).
+    pub(crate) held_ack: Option<oneshot::Receiver<Result<(), Error>>>,
 }
 
-/// A shared [`Inline`] slot (connection and transport live on the same worker thread).
-pub(crate) type InlineSlot = Rc<RefCell<Inline>>;
+thread_local! {
+    static INLINE: RefCell<Option<Inline>> = const { RefCell::new(None) };
+}
+
+/// Marks the fast-path drive of one request on this thread; ends it when dropped.
+pub(crate) struct InlineDrive(());
+
+impl InlineDrive {
+    pub(crate) fn begin(conn: u64, seq: u64) -> InlineDrive {
+        INLINE.with(|s| {
+            *s.borrow_mut() = Some(Inline {
+                key: (conn, seq),
+                part: None,
+                ack: None,
+                held_ack: None,
+            })
+        });
+        InlineDrive(())
+    }
+
+    /// Run `f` on the slot.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Inline) -> R) -> R {
+        INLINE.with(|s| f(s.borrow_mut().as_mut().expect("drive in progress")))
+    }
+}
+
+impl Drop for InlineDrive {
+    fn drop(&mut self) {
+        INLINE.with(|s| *s.borrow_mut() = None);
+    }
+}
+
+/// Run `f` on the slot if request `key` is being driven on the fast path right now.
+fn with_inline<R>(key: (u64, u64), f: impl FnOnce(&mut Inline) -> R) -> Option<R> {
+    INLINE.with(|s| s.borrow_mut().as_mut().filter(|i| i.key == key).map(f))
+}
 
 impl Handler<ConnectionClosed> for AppActor {
     type Result = ();
@@ -212,24 +247,25 @@ pub(crate) struct ActorTransport {
     conn: WeakAddr<Connection>,
     strong: Option<Addr<Connection>>,
     pool: SyncPool,
-    inline: InlineSlot,
+    /// This request's key in the fast-path slot: (connection id, seq).
+    key: (u64, u64),
     read: Option<oneshot::Receiver<ChunkReply>>,
     write: Option<oneshot::Receiver<Result<(), Error>>>,
 }
 
 impl ActorTransport {
     pub(crate) fn new(
+        conn_id: u64,
         seq: u64,
         conn: WeakAddr<Connection>,
         pool: SyncPool,
-        inline: InlineSlot,
     ) -> ActorTransport {
         ActorTransport {
             seq,
             conn,
             strong: None,
             pool,
-            inline,
+            key: (conn_id, seq),
             read: None,
             write: None,
         }
@@ -267,14 +303,11 @@ impl Transport for ActorTransport {
     }
 
     fn start_send(&mut self, part: Part) -> Result<(), Error> {
-        {
-            let mut inline = self.inline.borrow_mut();
-            if inline.attached {
-                inline.part = Some(part);
-                inline.ack = None;
-                return Ok(());
-            }
+        let mut part = Some(part);
+        if with_inline(self.key, |i| i.part = part.take()).is_some() {
+            return Ok(());
         }
+        let part = part.expect("not taken off the fast path");
         let (tx, rx) = oneshot::channel();
         let msg = Respond {
             seq: self.seq,
@@ -289,18 +322,13 @@ impl Transport for ActorTransport {
     }
 
     fn poll_flush(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Error>> {
-        {
-            let mut inline = self.inline.borrow_mut();
-            if let Some(res) = inline.ack.take() {
-                return Poll::Ready(res);
-            }
-            if inline.attached {
-                // The connection re-polls after taking the part; no waker needed.
-                return Poll::Pending;
-            }
-            if let Some(rx) = inline.detached_ack.take() {
-                self.write = Some(rx);
-            }
+        let inline = with_inline(self.key, |i| (i.ack.take(), i.held_ack.take()));
+        match inline {
+            Some((Some(res), _)) => return Poll::Ready(res),
+            Some((None, Some(rx))) => self.write = Some(rx),
+            // The connection re-polls after taking the part; no waker needed.
+            Some((None, None)) => return Poll::Pending,
+            None => {}
         }
         poll_reply(&mut self.write, cx).map(|r| r.and_then(|x| x))
     }

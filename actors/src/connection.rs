@@ -39,7 +39,7 @@ use actix::prelude::*;
 use actix::WeakAddr;
 use actix_rt::net::TcpStream;
 use actix_rt::time::{sleep_until, Sleep};
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use futures::channel::oneshot;
 use futures::future::LocalBoxFuture;
 use http::{Method, StatusCode, Version};
@@ -47,10 +47,11 @@ use tracing::Level;
 use weir::h1::{self, BodyEncoder, ParseError, RequestInfo};
 use weir::{CloseReason, CloseSignal, Error, Exchange, Outcome, Part, Request};
 
-use crate::app::{run_switched, ActorTransport, AppActor, InlineSlot};
+use crate::app::{run_switched, ActorTransport, AppActor, InlineDrive};
 use crate::body::{BodyStage, Expect, Pump};
 use crate::messages::{AppFailed, ConnectionClosed, ReadChunk, Respond, Shutdown};
 use crate::worker::Worker;
+use crate::write_buf::WriteBuf;
 
 /// Smallest read buffer reserved for a head read: enough for a typical request head, so
 /// keep-alive traffic does not hold a full body-sized buffer per connection.
@@ -68,12 +69,10 @@ pub struct Connection {
     worker: Rc<Worker>,
     id: u64,
     rbuf: BytesMut,
-    wbuf: BytesMut,
+    wbuf: WriteBuf,
     state: State,
     /// Sequence number of the latest request; stale messages are refused by it.
     seq: u64,
-    /// Requests completed on this connection.
-    served: u64,
     shutting_down: bool,
     /// Ack of the last `Respond`, held while the write buffer is above the high-water mark.
     held_ack: Option<oneshot::Sender<Result<(), Error>>>,
@@ -90,6 +89,9 @@ pub struct Connection {
     write_progress: Instant,
     /// Whether the write side was shut down (lingering close).
     write_shut: bool,
+    /// The write buffer was empty after the last flush: the write timeout for new output
+    /// runs from when it arrives, not from the last write.
+    write_idle: bool,
     span: tracing::Span,
     _done: oneshot::Sender<()>,
 }
@@ -156,8 +158,8 @@ enum Taken {
     Failed(Error),
 }
 
-/// Polls of an app on the fast path before it must wait like any other (an app that keeps
-/// waking itself gets its own actor rather than the connection's time).
+/// Self-wakes (empty yields) an app gets on the fast path before it must wait like any
+/// other (an app that keeps waking itself gets its own actor, not the connection's time).
 const INLINE_POLLS: usize = 16;
 
 /// Pipelined requests served per driver wake-up before yielding to other connections (the
@@ -194,10 +196,9 @@ impl Connection {
             worker,
             id,
             rbuf: BytesMut::new(),
-            wbuf: BytesMut::new(),
+            wbuf: WriteBuf::default(),
             state: State::Head,
             seq: 0,
-            served: 0,
             shutting_down: false,
             held_ack: None,
             timer: None,
@@ -205,6 +206,7 @@ impl Connection {
             read_progress: now,
             write_progress: now,
             write_shut: false,
+            write_idle: true,
             span,
             _done: done,
         }
@@ -322,7 +324,7 @@ impl Connection {
         } else {
             tracing::info!(parent: &self.span, status = status.as_u16(), %reason, "rejecting request");
         }
-        h1::encode_simple(&mut self.wbuf, status, reason, false);
+        h1::encode_simple(self.wbuf.tail(), status, reason, false);
         self.enter_linger();
     }
 
@@ -361,8 +363,7 @@ impl Connection {
         }
         let req = Request::new(head, self.peer, self.local);
         let me = ctx.address().downgrade();
-        let slot = InlineSlot::default();
-        let transport = ActorTransport::new(seq, me, self.worker.pool.clone(), Rc::clone(&slot));
+        let transport = ActorTransport::new(self.id, seq, me, self.worker.pool.clone());
         let fut = (self.worker.app)(Exchange::new(req, Box::new(transport), signal.clone()));
         self.state = State::Active(InFlight {
             seq,
@@ -373,7 +374,7 @@ impl Connection {
             app: None,
             log,
         });
-        self.drive_inline(fut, seq, slot, ctx);
+        self.drive_inline(fut, seq, ctx);
     }
 
     /// The fast path: poll the app right here, taking its response parts straight from the
@@ -384,13 +385,15 @@ impl Connection {
         &mut self,
         mut fut: LocalBoxFuture<'static, Result<Outcome, Error>>,
         seq: u64,
-        slot: InlineSlot,
         ctx: &mut Context<Self>,
     ) {
         let waker = self.worker.inline_waker.clone();
         let mut cx = TaskContext::from_waker(&waker);
-        slot.borrow_mut().attached = true;
-        for _ in 0..INLINE_POLLS {
+        let drive = InlineDrive::begin(self.id, seq);
+        // Re-polls for parts are bounded by the write buffer's high-water mark (past it the
+        // app waits, and leaves); re-polls for self-wakes by `INLINE_POLLS`.
+        let mut self_wakes = 0;
+        loop {
             self.worker.inline_flag.take();
             let polled = std::panic::catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx)));
             let out = match polled {
@@ -399,34 +402,30 @@ impl Connection {
                 Err(payload) => Some(Err(Error::from_panic(&*payload))),
             };
             if let Some(out) = out {
+                drop(drive);
                 self.app_done(seq, out, ctx);
                 return;
             }
-            let part = slot.borrow_mut().part.take();
-            let progressed = match part.map(|part| self.take_part(seq, part, ctx)) {
-                Some(Taken::Ack) => {
-                    slot.borrow_mut().ack = Some(Ok(()));
-                    true
-                }
-                Some(Taken::Failed(e)) => {
-                    slot.borrow_mut().ack = Some(Err(e));
-                    true
-                }
+            let part = drive.with(|i| i.part.take());
+            match part.map(|part| self.take_part(seq, part, ctx)) {
+                // The app's `send` completes on the next poll.
+                Some(Taken::Ack) => drive.with(|i| i.ack = Some(Ok(()))),
+                Some(Taken::Failed(e)) => drive.with(|i| i.ack = Some(Err(e))),
                 Some(Taken::Hold) => {
-                    // Above the high-water mark: the app waits for the socket; the ack will
-                    // come as a message once the buffer drains.
+                    // Above the high-water mark: the app must wait for the socket. One more
+                    // poll lets its transport adopt the receiver the ack will come through.
                     let (tx, rx) = oneshot::channel();
                     self.held_ack = Some(tx);
-                    slot.borrow_mut().detached_ack = Some(rx);
-                    false
+                    drive.with(|i| i.held_ack = Some(rx));
                 }
-                None => false,
-            };
-            if !progressed && !self.worker.inline_flag.take() {
-                break;
+                None if self.worker.inline_flag.take() && self_wakes < INLINE_POLLS => {
+                    self_wakes += 1;
+                }
+                // Waiting on something else: it needs an actor of its own.
+                None => break,
             }
         }
-        slot.borrow_mut().attached = false;
+        drop(drive);
         if ctx.state().stopping() {
             return; // the connection is going; the app goes with it
         }
@@ -487,8 +486,8 @@ impl Connection {
                 // reused; say so in the head (RFC 9110 §10.1.1).
                 r.info.keep_alive = false;
             }
-            let before = self.wbuf.len();
-            match h1::encode_head(&mut self.wbuf, head.status, &head.headers, r.info) {
+            let before = self.wbuf.tail().len();
+            match h1::encode_head(self.wbuf.tail(), head.status, &head.headers, r.info) {
                 Ok(enc) => {
                     r.info.keep_alive = enc.keep_alive;
                     if let Some(l) = &mut r.log {
@@ -497,7 +496,7 @@ impl Connection {
                     r.resp = Resp::Body(enc.encoder);
                 }
                 Err(e) => {
-                    self.wbuf.truncate(before);
+                    self.wbuf.tail().truncate(before);
                     let err =
                         Error::with_status(StatusCode::INTERNAL_SERVER_ERROR, "bad response head");
                     tracing::error!(parent: &self.span, error = %e, "app gave an invalid response head");
@@ -511,9 +510,9 @@ impl Connection {
             return Taken::Failed(Error::other("response body before head"));
         };
         let before = self.wbuf.len();
-        let mut res = enc.encode(&part.body, &mut self.wbuf);
+        let mut res = enc.encode_bytes(part.body, &mut self.wbuf);
         if res.is_ok() && part.end {
-            res = enc.finish(&mut self.wbuf);
+            res = enc.finish(self.wbuf.tail());
         }
         if let Some(l) = &mut r.log {
             l.bytes += (self.wbuf.len() - before) as u64;
@@ -568,7 +567,7 @@ impl Connection {
                 }
                 r.info.keep_alive &= !r.body.has_failed();
                 let before = self.wbuf.len();
-                r.info.keep_alive = write_error(&mut self.wbuf, status, &error, r.info);
+                r.info.keep_alive = write_error(self.wbuf.tail(), status, &error, r.info);
                 if let Some(l) = &mut r.log {
                     l.status = status.as_u16();
                     l.bytes += (self.wbuf.len() - before) as u64;
@@ -593,7 +592,6 @@ impl Connection {
         let State::Active(r) = std::mem::replace(&mut self.state, State::Closing) else {
             return;
         };
-        self.served += 1;
         if let Some(l) = &r.log {
             tracing::info!(
                 target: "weir::access",
@@ -813,18 +811,13 @@ impl Connection {
 
     /// Write as much of the write buffer as the socket takes.
     fn poll_flush(&mut self, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
-        while !self.wbuf.is_empty() {
-            futures::ready!(self.io.poll_write_ready(cx))?;
-            match self.io.try_write(&self.wbuf) {
-                Ok(n) => {
-                    self.wbuf.advance(n);
-                    self.write_progress = Instant::now();
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Poll::Ready(Err(e)),
-            }
+        let mut progressed = false;
+        let res = self.wbuf.poll_write(&self.io, cx, &mut progressed);
+        if progressed || self.write_idle {
+            self.write_progress = Instant::now();
         }
-        Poll::Ready(Ok(()))
+        self.write_idle = self.wbuf.is_empty();
+        res
     }
 
     /// An idle connection holds no buffers: Comet servers keep thousands of them.
@@ -832,9 +825,7 @@ impl Connection {
         if self.rbuf.is_empty() && self.rbuf.capacity() > 0 && !self.wants_body_bytes() {
             self.rbuf = BytesMut::new();
         }
-        if self.wbuf.is_empty() && self.wbuf.capacity() > 0 {
-            self.wbuf = BytesMut::new();
-        }
+        self.wbuf.release();
     }
 
     fn wants_body_bytes(&self) -> bool {
@@ -937,7 +928,7 @@ impl Actor for Connection {
                 app.do_send(ConnectionClosed);
             }
         }
-        tracing::trace!(parent: &self.span, served = self.served, "connection closed");
+        tracing::trace!(parent: &self.span, requests = self.seq, "connection closed");
     }
 }
 
@@ -954,7 +945,7 @@ impl Handler<ReadChunk> for Connection {
         if r.body.expect == Expect::Pending {
             r.body.expect = Expect::Sent;
             if matches!(r.resp, Resp::AwaitHead) && r.info.version == Version::HTTP_11 {
-                self.wbuf.extend_from_slice(h1::CONTINUE);
+                self.wbuf.tail().extend_from_slice(h1::CONTINUE);
             }
         }
         r.body.ask(msg.reply);

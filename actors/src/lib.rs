@@ -30,6 +30,7 @@ pub mod messages;
 pub mod pool;
 pub mod server;
 mod worker;
+mod write_buf;
 
 /// Re-exported so apps can start and address actors (such as a [`hub::Hub`]) without a
 /// separate dependency.

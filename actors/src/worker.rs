@@ -34,7 +34,6 @@ pub(crate) struct Worker {
     /// as these polls never overlap on a thread.
     pub(crate) inline_flag: Arc<WakeFlag>,
     pub(crate) inline_waker: Waker,
-    next_id: Cell<u64>,
     shutting_down: Cell<bool>,
 }
 
@@ -48,15 +47,20 @@ impl Worker {
             conns: RefCell::new(HashMap::new()),
             inline_flag: Arc::clone(&flag),
             inline_waker: Waker::from(flag),
-            next_id: Cell::new(0),
             shutting_down: Cell::new(false),
         }
     }
 
+    /// A connection id unique on this thread (across every worker on it), so the fast
+    /// path's per-thread slot can tell requests apart.
     pub(crate) fn next_id(&self) -> u64 {
-        let id = self.next_id.get() + 1;
-        self.next_id.set(id);
-        id
+        thread_local! {
+            static NEXT: Cell<u64> = const { Cell::new(0) };
+        }
+        NEXT.with(|n| {
+            n.set(n.get() + 1);
+            n.get()
+        })
     }
 
     pub(crate) fn register(&self, id: u64, addr: WeakAddr<Connection>) {
