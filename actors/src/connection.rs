@@ -92,7 +92,10 @@ pub struct Connection {
     /// The write buffer was empty after the last flush: the write timeout for new output
     /// runs from when it arrives, not from the last write.
     write_idle: bool,
-    span: tracing::Span,
+    /// The connection's span, boxed and made only when debug spans are on.
+    span: Option<Box<tracing::Span>>,
+    /// This actor's own address, made once: each `ctx.address()` allocates sender state.
+    me: WeakAddr<Connection>,
     _done: oneshot::Sender<()>,
 }
 
@@ -130,6 +133,14 @@ enum Resp {
     AwaitHead,
     /// Head sent; body being encoded.
     Body(BodyEncoder),
+}
+
+/// Where log events go when the connection has no span of its own.
+static NO_SPAN: tracing::Span = tracing::Span::none();
+
+/// The connection's span, or none.
+fn span_of(span: &Option<Box<tracing::Span>>) -> &tracing::Span {
+    span.as_deref().unwrap_or(&NO_SPAN)
 }
 
 /// What the access line needs; boxed and made only when the access log is on, so a
@@ -189,7 +200,9 @@ impl Connection {
         let now = Instant::now();
         let id = worker.next_id();
         let span = tracing::debug_span!("conn", id, %peer);
-        Connection {
+        let span = (!span.is_disabled()).then(|| Box::new(span));
+        Connection::create(move |ctx| Connection {
+            me: ctx.address().downgrade(),
             io,
             peer,
             local,
@@ -209,8 +222,7 @@ impl Connection {
             write_idle: true,
             span,
             _done: done,
-        }
-        .start()
+        })
     }
 
     fn cfg(&self) -> &crate::Config {
@@ -244,13 +256,10 @@ impl Connection {
         if self.rbuf.capacity() - self.rbuf.len() < want / 2 {
             self.rbuf.reserve(want);
         }
-        loop {
-            futures::ready!(self.io.poll_read_ready(cx))?;
-            match self.io.try_read_buf(&mut self.rbuf) {
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                res => return Poll::Ready(res),
-            }
-        }
+        // Through AsyncRead rather than `try_read_buf`: after a short read it forgets the
+        // socket's readiness, saving the EWOULDBLOCK read that would otherwise follow every
+        // request.
+        tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.rbuf)
     }
 
     /// New bytes are in the read buffer (or a request ended with bytes left in it).
@@ -269,12 +278,12 @@ impl Connection {
                         self.state = State::Head;
                         self.next_request();
                     } else if *drained > self.worker.cfg.drain_limit {
-                        tracing::debug!(parent: &self.span, "unread body over the drain limit; closing");
+                        tracing::debug!(parent: span_of(&self.span), "unread body over the drain limit; closing");
                         self.state = State::Closing;
                     }
                 }
                 Err(e) => {
-                    tracing::debug!(parent: &self.span, error = %e, "bad body while draining; closing");
+                    tracing::debug!(parent: span_of(&self.span), error = %e, "bad body while draining; closing");
                     self.state = State::Closing;
                 }
             },
@@ -293,12 +302,12 @@ impl Connection {
     fn on_eof(&mut self, ctx: &mut Context<Self>) {
         match &self.state {
             State::Head if !self.rbuf.is_empty() => {
-                tracing::debug!(parent: &self.span, "client closed mid-head");
+                tracing::debug!(parent: span_of(&self.span), "client closed mid-head");
             }
             State::Active(_) => {
                 // Half-closed clients are treated as gone (hyper's default): the response
                 // has nobody to go to in practice, and the app should stop.
-                tracing::debug!(parent: &self.span, "client closed during a request");
+                tracing::debug!(parent: span_of(&self.span), "client closed during a request");
             }
             _ => {}
         }
@@ -320,9 +329,9 @@ impl Connection {
     fn reject(&mut self, status: StatusCode, reason: &str, _ctx: &mut Context<Self>) {
         let level_warn = status.is_server_error();
         if level_warn {
-            tracing::warn!(parent: &self.span, status = status.as_u16(), %reason, "rejecting request");
+            tracing::warn!(parent: span_of(&self.span), status = status.as_u16(), %reason, "rejecting request");
         } else {
-            tracing::info!(parent: &self.span, status = status.as_u16(), %reason, "rejecting request");
+            tracing::info!(parent: span_of(&self.span), status = status.as_u16(), %reason, "rejecting request");
         }
         h1::encode_simple(self.wbuf.tail(), status, reason, false);
         self.enter_linger();
@@ -354,7 +363,7 @@ impl Connection {
                     target: head.target.clone(),
                     status: 0,
                     bytes: 0,
-                    span: tracing::debug_span!(parent: &self.span, "req", seq, method = %head.method, target = %head.target),
+                    span: tracing::debug_span!(parent: span_of(&self.span), "req", seq, method = %head.method, target = %head.target),
                 })
             });
         let signal = CloseSignal::new();
@@ -362,7 +371,7 @@ impl Connection {
             signal.close(CloseReason::Shutdown);
         }
         let req = Request::new(head, self.peer, self.local);
-        let me = ctx.address().downgrade();
+        let me = self.me.clone();
         let transport = ActorTransport::new(self.id, seq, me, self.worker.pool.clone());
         let fut = (self.worker.app)(Exchange::new(req, Box::new(transport), signal.clone()));
         self.state = State::Active(InFlight {
@@ -429,7 +438,7 @@ impl Connection {
         if ctx.state().stopping() {
             return; // the connection is going; the app goes with it
         }
-        let me = ctx.address().downgrade();
+        let me = self.me.clone();
         let cfg = &self.worker.cfg;
         let app = AppActor::start_for(fut, seq, me, self.worker.pool.clone(), cfg.abandon_grace);
         if let State::Active(r) = &mut self.state {
@@ -445,7 +454,7 @@ impl Connection {
         match out {
             Ok(outcome) => {
                 if let Some(switch) = outcome.into_switch() {
-                    let me = ctx.address().downgrade();
+                    let me = self.me.clone();
                     if let Err(e) = run_switched(switch, &me, seq, &self.worker.pool) {
                         if current {
                             self.fail_request(e, ctx);
@@ -461,7 +470,7 @@ impl Connection {
     /// The body could not be decoded: the app has the error; the connection cannot be
     /// reused, since where the next request starts is unknown.
     fn body_failed(&mut self, e: ParseError) {
-        tracing::info!(parent: &self.span, error = %e, "bad request body");
+        tracing::info!(parent: span_of(&self.span), error = %e, "bad request body");
         if let State::Active(r) = &mut self.state {
             r.info.keep_alive = false;
         }
@@ -474,7 +483,7 @@ impl Connection {
         let State::Active(r) = &mut self.state else {
             return Taken::Failed(Error::disconnected());
         };
-        let conn_span = &self.span;
+        let conn_span = span_of(&self.span);
         if r.seq != seq {
             return Taken::Failed(Error::disconnected());
         }
@@ -499,7 +508,7 @@ impl Connection {
                     self.wbuf.tail().truncate(before);
                     let err =
                         Error::with_status(StatusCode::INTERNAL_SERVER_ERROR, "bad response head");
-                    tracing::error!(parent: &self.span, error = %e, "app gave an invalid response head");
+                    tracing::error!(parent: span_of(&self.span), error = %e, "app gave an invalid response head");
                     self.fail_request(err, ctx);
                     return Taken::Failed(Error::other(e));
                 }
@@ -554,7 +563,7 @@ impl Connection {
         let State::Active(r) = &mut self.state else {
             return;
         };
-        let conn_span = &self.span;
+        let conn_span = span_of(&self.span);
         match r.resp {
             Resp::AwaitHead => {
                 let status = error.status();
@@ -644,23 +653,23 @@ impl Connection {
     fn on_timeout(&mut self, which: Timer, ctx: &mut Context<Self>) {
         match which {
             Timer::Write => {
-                tracing::info!(parent: &self.span, "write timeout: client stopped reading; closing");
+                tracing::info!(parent: span_of(&self.span), "write timeout: client stopped reading; closing");
                 self.close_now(ctx);
             }
             Timer::HeadRead => {
                 if self.rbuf.is_empty() {
-                    tracing::debug!(parent: &self.span, "no request before the header timeout; closing");
+                    tracing::debug!(parent: span_of(&self.span), "no request before the header timeout; closing");
                     self.close_now(ctx);
                 } else {
                     self.reject(StatusCode::REQUEST_TIMEOUT, "request head timed out", ctx);
                 }
             }
             Timer::Idle => {
-                tracing::debug!(parent: &self.span, "keep-alive timeout; closing");
+                tracing::debug!(parent: span_of(&self.span), "keep-alive timeout; closing");
                 self.close_now(ctx);
             }
             Timer::BodyRead => {
-                tracing::info!(parent: &self.span, "body read timeout; closing");
+                tracing::info!(parent: span_of(&self.span), "body read timeout; closing");
                 if let State::Active(r) = &mut self.state {
                     r.body.fail_want(Error::body_timeout());
                 }
@@ -720,7 +729,7 @@ impl Connection {
                 match self.poll_flush(cx) {
                     Poll::Ready(Ok(())) => progressed = true,
                     Poll::Ready(Err(e)) => {
-                        tracing::debug!(parent: &self.span, error = %e, "write failed; closing");
+                        tracing::debug!(parent: span_of(&self.span), error = %e, "write failed; closing");
                         self.close_now(ctx);
                         return Poll::Ready(());
                     }
@@ -771,7 +780,7 @@ impl Connection {
                         self.on_input(ctx);
                     }
                     Poll::Ready(Err(e)) => {
-                        tracing::debug!(parent: &self.span, error = %e, "read failed; closing");
+                        tracing::debug!(parent: span_of(&self.span), error = %e, "read failed; closing");
                         self.close_now(ctx);
                         return Poll::Ready(());
                     }
@@ -912,7 +921,7 @@ impl Actor for Connection {
     fn started(&mut self, ctx: &mut Self::Context) {
         // Room for one ReadChunk and one Respond per request, plus control messages.
         ctx.set_mailbox_capacity(16);
-        self.worker.register(self.id, ctx.address().downgrade());
+        self.worker.register(self.id, self.me.clone());
         if self.worker.is_shutting_down() {
             self.shutting_down = true;
         }
@@ -928,7 +937,7 @@ impl Actor for Connection {
                 app.do_send(ConnectionClosed);
             }
         }
-        tracing::trace!(parent: &self.span, requests = self.seq, "connection closed");
+        tracing::trace!(parent: span_of(&self.span), requests = self.seq, "connection closed");
     }
 }
 
