@@ -43,7 +43,9 @@ fn connections_over_the_limit_wait_for_a_free_slot() {
     assert!(waited.is_err(), "third connection served over the limit");
     // Free a slot: the third is accepted and answered.
     drop(first);
-    third.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     let t = Instant::now();
     let resp = read_response(&mut r, false).unwrap();
     assert_eq!(resp.status, 200);
