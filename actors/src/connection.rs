@@ -253,6 +253,9 @@ impl Connection {
             State::Drain { .. } | State::Linger { .. } => self.cfg().read_buffer,
             _ => HEAD_READ,
         };
+        if self.rbuf.capacity() == 0 {
+            self.rbuf = self.worker.take_buf();
+        }
         if self.rbuf.capacity() - self.rbuf.len() < want / 2 {
             self.rbuf.reserve(want);
         }
@@ -494,6 +497,9 @@ impl Connection {
                 // asked for: the client may never send it, so the connection cannot be
                 // reused; say so in the head (RFC 9110 §10.1.1).
                 r.info.keep_alive = false;
+            }
+            if self.wbuf.tail().capacity() == 0 {
+                *self.wbuf.tail() = self.worker.take_buf();
             }
             let before = self.wbuf.tail().len();
             match h1::encode_head(self.wbuf.tail(), head.status, &head.headers, r.info) {
@@ -832,9 +838,11 @@ impl Connection {
     /// An idle connection holds no buffers: Comet servers keep thousands of them.
     fn release_idle_buffers(&mut self) {
         if self.rbuf.is_empty() && self.rbuf.capacity() > 0 && !self.wants_body_bytes() {
-            self.rbuf = BytesMut::new();
+            self.worker.give_buf(std::mem::take(&mut self.rbuf));
         }
-        self.wbuf.release();
+        if let Some(tail) = self.wbuf.release() {
+            self.worker.give_buf(tail);
+        }
     }
 
     fn wants_body_bytes(&self) -> bool {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::task::{Wake, Waker};
 
 use actix::WeakAddr;
+use bytes::BytesMut;
 use futures::future::LocalBoxFuture;
 use weir::{Error, Exchange, Outcome};
 
@@ -35,7 +36,16 @@ pub(crate) struct Worker {
     pub(crate) inline_flag: Arc<WakeFlag>,
     pub(crate) inline_waker: Waker,
     shutting_down: Cell<bool>,
+    /// Spare buffers for heads and small responses, so an idle connection can give its
+    /// buffers back without every request paying for a fresh allocation (at most
+    /// `POOL_BUFFERS` of `POOL_BUFFER_SIZE`: 256 KiB per worker).
+    bufs: RefCell<Vec<BytesMut>>,
 }
+
+/// Buffers kept in a worker's pool at most.
+const POOL_BUFFERS: usize = 64;
+/// Size of a pooled buffer: enough for a typical request head or small response.
+const POOL_BUFFER_SIZE: usize = 4096;
 
 impl Worker {
     pub(crate) fn new(cfg: Config, app: Box<AppFn>, pool: SyncPool) -> Worker {
@@ -47,6 +57,7 @@ impl Worker {
             conns: RefCell::new(HashMap::new()),
             inline_flag: Arc::clone(&flag),
             inline_waker: Waker::from(flag),
+            bufs: RefCell::new(Vec::new()),
             shutting_down: Cell::new(false),
         }
     }
@@ -69,6 +80,29 @@ impl Worker {
 
     pub(crate) fn unregister(&self, id: u64) {
         self.conns.borrow_mut().remove(&id);
+    }
+
+    /// An empty buffer with room for a head, from the pool if it has one.
+    pub(crate) fn take_buf(&self) -> BytesMut {
+        self.bufs
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| BytesMut::with_capacity(POOL_BUFFER_SIZE))
+    }
+
+    /// Return a buffer that is no longer needed. Kept if it is a whole, unshared buffer of
+    /// the pool's size (a buffer whose bytes were handed out as body chunks is not).
+    pub(crate) fn give_buf(&self, mut buf: BytesMut) {
+        buf.clear();
+        if buf.capacity() >= POOL_BUFFER_SIZE
+            && buf.capacity() <= 4 * POOL_BUFFER_SIZE
+            && buf.try_reclaim(POOL_BUFFER_SIZE)
+        {
+            let mut bufs = self.bufs.borrow_mut();
+            if bufs.len() < POOL_BUFFERS {
+                bufs.push(buf);
+            }
+        }
     }
 
     pub(crate) fn is_shutting_down(&self) -> bool {

@@ -102,14 +102,14 @@ impl WriteBuf {
         self.tail.advance(n);
     }
 
-    /// Give memory back when nothing is waiting (idle connections hold no buffers).
-    pub(crate) fn release(&mut self) {
-        if self.is_empty() {
-            if self.tail.capacity() > 0 {
-                self.tail = BytesMut::new();
-            }
-            self.queue = None;
+    /// Give memory back when nothing is waiting (idle connections hold no buffers): the
+    /// tail is returned for the caller's pool.
+    pub(crate) fn release(&mut self) -> Option<BytesMut> {
+        if !self.is_empty() {
+            return None;
         }
+        self.queue = None;
+        (self.tail.capacity() > 0).then(|| std::mem::take(&mut self.tail))
     }
 }
 
