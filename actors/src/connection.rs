@@ -399,8 +399,10 @@ impl Connection {
         seq: u64,
         ctx: &mut Context<Self>,
     ) {
-        let waker = self.worker.inline_waker.clone();
-        let mut cx = TaskContext::from_waker(&waker);
+        // The worker's waker, borrowed through our own handle on the worker (an `Rc`
+        // clone, cheaper than cloning the waker's `Arc`).
+        let worker = Rc::clone(&self.worker);
+        let mut cx = TaskContext::from_waker(&worker.inline_waker);
         let drive = InlineDrive::begin(self.id, seq);
         // Re-polls for parts are bounded by the write buffer's high-water mark (past it the
         // app waits, and leaves); re-polls for self-wakes by `INLINE_POLLS`.

@@ -240,35 +240,7 @@ impl BodyEncoder {
     /// `CloseDelimited`: raw. After [`finish`](Self::finish), any data is `TooMuch` (except for
     /// `NoBody`, which discards it).
     pub fn encode(&mut self, data: &[u8], dst: &mut BytesMut) -> Result<(), EncodeError> {
-        if data.is_empty() || self.framing == ResponseFraming::NoBody {
-            return Ok(());
-        }
-        let EncoderState::Open { remaining } = self.state else {
-            return Err(EncodeError::TooMuch);
-        };
-        match self.framing {
-            ResponseFraming::Length(_) => {
-                let fits = usize::try_from(remaining).map_or(data.len(), |r| r.min(data.len()));
-                dst.extend_from_slice(&data[..fits]);
-                self.state = EncoderState::Open {
-                    remaining: remaining - fits as u64,
-                };
-                if fits < data.len() {
-                    return Err(EncodeError::TooMuch);
-                }
-            }
-            ResponseFraming::Chunked => {
-                // chunk = chunk-size CRLF chunk-data CRLF (RFC 9112 §7.1).
-                dst.reserve(data.len() + 20);
-                write_hex(dst, data.len() as u64);
-                dst.extend_from_slice(b"\r\n");
-                dst.extend_from_slice(data);
-                dst.extend_from_slice(b"\r\n");
-            }
-            ResponseFraming::CloseDelimited => dst.extend_from_slice(data),
-            ResponseFraming::NoBody => {}
-        }
-        Ok(())
+        self.frame(data.len(), dst, |dst, n| dst.extend_from_slice(&data[..n]))
     }
 
     /// Encode one body piece into a [`BodySink`], handing the data over by reference
@@ -279,7 +251,19 @@ impl BodyEncoder {
         data: Bytes,
         dst: &mut S,
     ) -> Result<(), EncodeError> {
-        if data.is_empty() || self.framing == ResponseFraming::NoBody {
+        self.frame(data.len(), dst, |dst, n| dst.put_bytes(data.slice(..n)))
+    }
+
+    /// Frame `len` body bytes around `put(dst, n)`, which writes the first `n` of them: the
+    /// framing rules shared by [`encode`](Self::encode) and
+    /// [`encode_bytes`](Self::encode_bytes).
+    fn frame<S: BodySink + ?Sized>(
+        &mut self,
+        len: usize,
+        dst: &mut S,
+        put: impl FnOnce(&mut S, usize),
+    ) -> Result<(), EncodeError> {
+        if len == 0 || self.framing == ResponseFraming::NoBody {
             return Ok(());
         }
         let EncoderState::Open { remaining } = self.state else {
@@ -287,24 +271,23 @@ impl BodyEncoder {
         };
         match self.framing {
             ResponseFraming::Length(_) => {
-                let fits = usize::try_from(remaining).map_or(data.len(), |r| r.min(data.len()));
-                let too_much = fits < data.len();
-                dst.put_bytes(data.slice(..fits));
+                let fits = usize::try_from(remaining).map_or(len, |r| r.min(len));
+                put(dst, fits);
                 self.state = EncoderState::Open {
                     remaining: remaining - fits as u64,
                 };
-                if too_much {
+                if fits < len {
                     return Err(EncodeError::TooMuch);
                 }
             }
             ResponseFraming::Chunked => {
                 // chunk = chunk-size CRLF chunk-data CRLF (RFC 9112 §7.1).
                 let mut line = [0u8; 18];
-                dst.put_slice(chunk_size_line(data.len() as u64, &mut line));
-                dst.put_bytes(data);
+                dst.put_slice(chunk_size_line(len as u64, &mut line));
+                put(dst, len);
                 dst.put_slice(b"\r\n");
             }
-            ResponseFraming::CloseDelimited => dst.put_bytes(data),
+            ResponseFraming::CloseDelimited => put(dst, len),
             ResponseFraming::NoBody => {}
         }
         Ok(())
@@ -422,12 +405,6 @@ fn write_decimal(dst: &mut BytesMut, mut n: u64) {
 }
 
 /// `n` in lowercase hex, formatted on the stack.
-fn write_hex(dst: &mut BytesMut, n: u64) {
-    let mut buf = [0u8; 18];
-    let line = chunk_size_line(n, &mut buf);
-    dst.extend_from_slice(&line[..line.len() - 2]);
-}
-
 /// `n` in lowercase hex followed by CRLF, formatted on the stack (no allocation per chunk).
 fn chunk_size_line(mut n: u64, buf: &mut [u8; 18]) -> &[u8] {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
@@ -864,8 +841,9 @@ mod tests {
             write_decimal(&mut dst, n);
             assert_eq!(&dst[..], n.to_string().as_bytes());
             let mut dst = BytesMut::new();
-            write_hex(&mut dst, n);
-            assert_eq!(&dst[..], format!("{n:x}").as_bytes());
+            let mut line = [0u8; 18];
+            dst.extend_from_slice(chunk_size_line(n, &mut line));
+            assert_eq!(&dst[..], format!("{n:x}\r\n").as_bytes());
         }
     }
 
