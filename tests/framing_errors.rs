@@ -15,19 +15,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use support::{config, is_closed, read_response, serve, TestServer};
-use weir_actors::weir::{Exchange, Outcome, Result, StatusCode};
 use weir_actors::Config;
-
-/// Reads (and discards) the whole body, then answers `len=N`.
-async fn discard_app(mut ex: Exchange) -> Result<Outcome> {
-    let n = ex.discard_body().await?;
-    ex.respond(
-        StatusCode::OK,
-        [("content-type", "text/plain")],
-        format!("len={n}"),
-    )
-    .await
-}
 
 const MAX_HEAD: usize = 1024;
 const MAX_HEADERS: usize = 8;
@@ -133,7 +121,7 @@ fn run(srv: &TestServer, cases: &[Case]) {
 }
 
 fn run_table(cases: &[Case]) {
-    let srv = serve(discard_app, small_limits());
+    let srv = serve(support::discard_len_app, small_limits());
     run(&srv, cases);
 }
 
@@ -422,7 +410,7 @@ fn trailer_limit_edge() {
 /// before and with a half-sent request on it, working.
 #[test]
 fn framing_error_does_not_affect_another_connection() {
-    let srv = serve(discard_app, small_limits());
+    let srv = serve(support::discard_len_app, small_limits());
     let mut a = srv.connect();
     let mut ra = BufReader::new(a.try_clone().unwrap());
     a.write_all(b"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
@@ -458,7 +446,7 @@ fn framing_error_does_not_affect_another_connection() {
 /// unread input would make the kernel send a reset, which can destroy the response.
 #[test]
 fn lingering_close_delivers_the_response_to_a_client_still_sending() {
-    let srv = serve(discard_app, config());
+    let srv = serve(support::discard_len_app, config());
     let s = srv.connect();
     s.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut w = s.try_clone().unwrap();
@@ -501,7 +489,7 @@ fn lingering_stops_past_linger_limit() {
     let mut cfg = config();
     cfg.linger_limit = limit;
     cfg.linger_timeout = Duration::from_secs(30);
-    let srv = serve(discard_app, cfg);
+    let srv = serve(support::discard_len_app, cfg);
     let mut s = srv.connect();
     let t = Instant::now();
     s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nBad Name: v\r\n\r\n")
@@ -536,7 +524,7 @@ fn lingering_stops_after_linger_timeout() {
     let linger = Duration::from_millis(500);
     let mut cfg = config();
     cfg.linger_timeout = linger;
-    let srv = serve(discard_app, cfg);
+    let srv = serve(support::discard_len_app, cfg);
     let mut s = srv.connect();
     let t = Instant::now();
     s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nBad Name: v\r\n\r\n")

@@ -20,17 +20,6 @@ use weir_actors::weir::{Bytes, Exchange, Outcome, Result, StatusCode};
 /// Slack for timers firing late on a busy 2-core machine.
 const LATE: Duration = Duration::from_millis(700);
 
-/// Reads the whole body, answers `len=N`.
-async fn len_app(mut ex: Exchange) -> Result<Outcome> {
-    let n = ex.discard_body().await?;
-    ex.respond(
-        StatusCode::OK,
-        [("content-type", "text/plain")],
-        format!("len={n}"),
-    )
-    .await
-}
-
 /// Read until EOF (or a reset); returns the bytes read and whether it ended by EOF/reset
 /// rather than by the read timeout.
 fn read_until_close(s: &mut TcpStream) -> (Vec<u8>, bool) {
@@ -67,7 +56,7 @@ fn slowloris_head_gets_408_within_header_read_timeout() {
     let timeout = Duration::from_millis(500);
     let mut cfg = config();
     cfg.header_read_timeout = timeout;
-    let srv = serve(len_app, cfg);
+    let srv = serve(support::discard_len_app, cfg);
     let s = srv.connect();
     let mut w = s.try_clone().unwrap();
     let stop = Arc::new(AtomicBool::new(false));
@@ -101,7 +90,7 @@ fn slow_head_completing_within_header_read_timeout_is_served() {
     let timeout = Duration::from_millis(1000);
     let mut cfg = config();
     cfg.header_read_timeout = timeout;
-    let srv = serve(len_app, cfg);
+    let srv = serve(support::discard_len_app, cfg);
     let mut s = srv.connect();
     let t = Instant::now();
     for piece in ["GET / HT", "TP/1.1\r\nHo", "st: x\r\nX-A: b", "\r\n\r\n"] {
@@ -123,7 +112,7 @@ fn silent_connection_is_closed_quietly() {
     let mut cfg = config();
     cfg.header_read_timeout = timeout;
     cfg.keep_alive_timeout = timeout;
-    let srv = serve(len_app, cfg);
+    let srv = serve(support::discard_len_app, cfg);
     let t = Instant::now();
     let mut s = srv.connect();
     s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
@@ -146,7 +135,7 @@ fn idle_keep_alive_connection_is_closed_quietly() {
     let mut cfg = config();
     cfg.keep_alive_timeout = timeout;
     cfg.header_read_timeout = Duration::from_secs(5);
-    let srv = serve(len_app, cfg);
+    let srv = serve(support::discard_len_app, cfg);
     let mut s = srv.connect();
     let mut r = BufReader::new(s.try_clone().unwrap());
 

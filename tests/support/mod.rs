@@ -393,3 +393,17 @@ pub fn agent_with_timeout(timeout: Duration) -> ureq::Agent {
         .build()
         .into()
 }
+
+/// A test app: reads (and discards) the whole body, then answers `len=N`, so body
+/// framing errors are seen and the body length is checked.
+pub async fn discard_len_app(
+    mut ex: weir_actors::weir::Exchange,
+) -> weir_actors::weir::Result<weir_actors::weir::Outcome> {
+    let n = ex.discard_body().await?;
+    ex.respond(
+        weir_actors::weir::StatusCode::OK,
+        [("content-type", "text/plain")],
+        format!("len={n}"),
+    )
+    .await
+}
