@@ -25,19 +25,20 @@ mod body;
 pub mod comet;
 pub mod config;
 mod connection;
+mod fast_path;
 pub mod hub;
+pub mod io;
 pub mod messages;
 pub mod pool;
 pub mod server;
+mod transport;
 mod worker;
 mod write_buf;
 
 /// Re-exported so apps can start and address actors (such as a [`hub::Hub`]) without a
 /// separate dependency.
 pub use actix;
-pub use app::AppActor;
 pub use config::Config;
-pub use connection::Connection;
 pub use pool::SyncPool;
 pub use server::{Running, Server, ServerHandle};
 pub use weir;

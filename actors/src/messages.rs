@@ -5,7 +5,8 @@
 //! That is why plain `send`/`try_send` with the default mailbox is enough and `do_send` is
 //! used only for control messages that carry no data.
 
-use actix::Message;
+use actix::dev::ToEnvelope;
+use actix::{Actor, Handler, Message};
 use bytes::Bytes;
 use futures::channel::oneshot;
 use weir::{Error, Part};
@@ -41,9 +42,10 @@ pub struct Respond {
     pub ack: oneshot::Sender<Result<(), Error>>,
 }
 
-/// App actor → connection: the app ended without finishing its response (an error, a panic,
-/// or abandonment). The connection answers the error's status if nothing was sent yet, else
-/// closes.
+/// App actor, the connection's fast path, or a pool thread running a switched continuation
+/// → connection: the app ended without finishing its response (an error, a panic, or
+/// abandonment; or the pool was full when the switch was asked for). The connection answers
+/// the error's status if nothing was sent yet, else closes.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct AppFailed {
@@ -64,3 +66,29 @@ pub struct ConnectionClosed;
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Shutdown;
+
+/// App actor or transport → the blocking pool: run this job on a pool thread. The job reports
+/// its own result (through a oneshot, or `Respond`/`AppFailed` to its connection); the reply
+/// means nothing.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RunJob(pub Box<dyn FnOnce() + Send>);
+
+/// An actor that serves a request's exchange: it answers [`ReadChunk`] and [`Respond`] and
+/// hears [`AppFailed`]. The transports and the app actor are written against this, not
+/// against the connection type, so the app side of the runtime does not depend on the
+/// connection (and a test can stand in for it).
+pub trait RequestPeer:
+    Actor<Context = actix::Context<Self>> + Handler<ReadChunk> + Handler<Respond> + Handler<AppFailed>
+{
+}
+
+impl<A> RequestPeer for A
+where
+    A: Actor<Context = actix::Context<A>>
+        + Handler<ReadChunk>
+        + Handler<Respond>
+        + Handler<AppFailed>,
+    A::Context: ToEnvelope<A, ReadChunk> + ToEnvelope<A, Respond> + ToEnvelope<A, AppFailed>,
+{
+}

@@ -1,9 +1,10 @@
-//! The blocking pool: an actix `SyncArbiter` of [`SyncWorker`]s with a bound on queued work.
+//! The blocking pool: an actix `SyncArbiter` of [`PoolThread`]s with a bound on queued work.
 //!
-//! - **Owns**: N threads (each a `SyncWorker` actor in a `SyncContext`), and a counter of
+//! - **Owns**: N threads (each a `PoolThread` actor in a `SyncContext`), and a counter of
 //!   jobs running or queued.
-//! - **Receives**: [`RunJob`] from app actors (the sync switch and the bridge) and from app
-//!   transports (delegated blocking calls).
+//! - **Receives**: [`RunJob`] from the app actor and the connection's fast path (a switched
+//!   continuation, which is also how a bridged blocking app runs) and from app transports
+//!   (delegated blocking calls).
 //! - **Sends**: nothing itself; the jobs it runs send `ReadChunk`, `Respond` and `AppFailed`
 //!   to their connection and block on the answers.
 //! - **Stops when**: the actix system stops.
@@ -20,20 +21,17 @@ use std::sync::Arc;
 use actix::prelude::*;
 use weir::Error;
 
-/// One pool thread.
-pub struct SyncWorker;
+use crate::messages::RunJob;
 
-impl Actor for SyncWorker {
+/// One pool thread (an actor in a `SyncContext`). Named for what it is: weir's "workers"
+/// are the event-loop threads connections live on.
+pub struct PoolThread;
+
+impl Actor for PoolThread {
     type Context = SyncContext<Self>;
 }
 
-/// App actor or transport → pool: run this job on a pool thread. The job reports its own
-/// result (through a oneshot or a message to its connection); the reply means nothing.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct RunJob(pub Box<dyn FnOnce() + Send>);
-
-impl Handler<RunJob> for SyncWorker {
+impl Handler<RunJob> for PoolThread {
     type Result = ();
 
     fn handle(&mut self, msg: RunJob, _: &mut Self::Context) {
@@ -49,7 +47,7 @@ impl Handler<RunJob> for SyncWorker {
 pub struct SyncPool(Arc<PoolInner>);
 
 struct PoolInner {
-    addr: Addr<SyncWorker>,
+    addr: Addr<PoolThread>,
     in_flight: Arc<AtomicUsize>,
     limit: usize,
 }
@@ -79,7 +77,7 @@ impl SyncPool {
     pub fn start(threads: usize, queue: usize) -> SyncPool {
         let threads = threads.max(1);
         SyncPool(Arc::new(PoolInner {
-            addr: SyncArbiter::start(threads, || SyncWorker),
+            addr: SyncArbiter::start(threads, || PoolThread),
             in_flight: Arc::new(AtomicUsize::new(0)),
             limit: threads + queue,
         }))

@@ -135,7 +135,7 @@ impl<A: App> Server<A> {
                     shutdown.notified().await;
                     on_stop.shutdown();
                 });
-                fn_service(move |io: TcpStream| serve_connection(io, Rc::clone(&worker)))
+                fn_service(move |stream: TcpStream| serve_connection(stream, Rc::clone(&worker)))
             })?;
         }
         let server = builder.run();
@@ -159,16 +159,11 @@ type ConnectionLife = Either<
 /// Start a connection actor for `io`. The returned future (what actix-server holds, with
 /// the connection's slot, for the connection's whole life) is only the receiver that
 /// resolves when the actor stops: an idle connection should cost as little as possible.
-fn serve_connection(io: TcpStream, worker: Rc<Worker>) -> ConnectionLife {
-    let setup = || -> io::Result<_> {
-        // Without it, small pipelined responses wait ~40 ms on delayed ACKs.
-        io.set_nodelay(true)?;
-        Ok((io.peer_addr()?, io.local_addr()?))
-    };
-    match setup() {
-        Ok((peer, local)) => {
+fn serve_connection(stream: TcpStream, worker: Rc<Worker>) -> ConnectionLife {
+    match crate::io::tcp(stream) {
+        Ok((io, endpoint)) => {
             let (done, closed) = oneshot::channel::<()>();
-            Connection::start(io, peer, local, worker, done);
+            Connection::start(io, endpoint, worker, done);
             Either::Right(closed.map(|_| Ok(())))
         }
         Err(e) => Either::Left(ready(Err(e))),

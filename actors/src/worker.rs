@@ -1,26 +1,27 @@
-//! Per-worker state shared by the connections of one worker thread (an actix Arbiter).
+//! A worker: one event-loop thread (an actix Arbiter) that connections live on, and the
+//! state they share.
 //!
-//! Not an actor: a plain `Rc` on the worker's thread holding the configuration, the app and
-//! the registry of live connections, which is how a graceful shutdown reaches each of them.
+//! "Worker" in weir means only this: the threads of the blocking pool are
+//! [`PoolThread`](crate::pool::PoolThread)s. [`Worker`] is not an actor: a plain `Rc` on the
+//! worker's thread holding the configuration, the app, the fast path's waker, a small buffer
+//! pool and the registry of live connections, which is how a graceful shutdown reaches each
+//! of them.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::task::{Wake, Waker};
 
 use actix::WeakAddr;
 use bytes::BytesMut;
-use futures::future::LocalBoxFuture;
-use weir::{Error, Exchange, Outcome};
+use weir::Exchange;
 
 use crate::connection::Connection;
+use crate::fast_path::{AppFuture, FastWaker};
 use crate::messages::Shutdown;
 use crate::pool::SyncPool;
 use crate::Config;
 
 /// The app, type-erased once per worker so connections are not generic.
-pub(crate) type AppFn = dyn Fn(Exchange) -> LocalBoxFuture<'static, Result<Outcome, Error>>;
+pub(crate) type AppFn = dyn Fn(Exchange) -> AppFuture;
 
 /// What the connections of one worker share.
 pub(crate) struct Worker {
@@ -30,11 +31,9 @@ pub(crate) struct Worker {
     // Weak: every strong `Addr` allocates its own sender state (~170 B), and the registry
     // only needs to reach connections at shutdown.
     conns: RefCell<HashMap<u64, WeakAddr<Connection>>>,
-    /// The waker a connection polls an app with on the fast path, and the flag it sets:
-    /// an app that wakes itself (an empty yield) is polled again at once. One per worker,
-    /// as these polls never overlap on a thread.
-    pub(crate) inline_flag: Arc<WakeFlag>,
-    pub(crate) inline_waker: Waker,
+    /// The waker a connection polls an app with on the fast path. One per worker, as
+    /// fast-path drives never overlap on a thread.
+    pub(crate) fast_waker: FastWaker,
     shutting_down: Cell<bool>,
     /// Spare buffers for heads and small responses, so an idle connection can give its
     /// buffers back without every request paying for a fresh allocation (at most
@@ -49,14 +48,12 @@ const POOL_BUFFER_SIZE: usize = 4096;
 
 impl Worker {
     pub(crate) fn new(cfg: Config, app: Box<AppFn>, pool: SyncPool) -> Worker {
-        let flag = Arc::new(WakeFlag::default());
         Worker {
             cfg,
             app,
             pool,
             conns: RefCell::new(HashMap::new()),
-            inline_flag: Arc::clone(&flag),
-            inline_waker: Waker::from(flag),
+            fast_waker: FastWaker::default(),
             bufs: RefCell::new(Vec::new()),
             shutting_down: Cell::new(false),
         }
@@ -123,26 +120,5 @@ impl Worker {
             // A control message with no data; it must arrive even if the mailbox is busy.
             c.do_send(Shutdown);
         }
-    }
-}
-
-/// A waker that only records that it was woken.
-#[derive(Default)]
-pub(crate) struct WakeFlag(AtomicBool);
-
-impl WakeFlag {
-    /// Whether it was woken since the last call (and clear it).
-    pub(crate) fn take(&self) -> bool {
-        self.0.swap(false, Ordering::AcqRel)
-    }
-}
-
-impl Wake for WakeFlag {
-    fn wake(self: Arc<Self>) {
-        self.0.store(true, Ordering::Release);
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.store(true, Ordering::Release);
     }
 }

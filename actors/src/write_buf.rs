@@ -7,11 +7,13 @@
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
+use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use actix_rt::net::TcpStream;
 use bytes::{Buf, Bytes, BytesMut};
 use weir::h1::BodySink;
+
+use crate::io::Io;
 
 /// Chunks at least this large are queued by reference instead of copied: below it, a copy
 /// is cheaper than an extra iovec and reference count.
@@ -53,12 +55,12 @@ impl WriteBuf {
     /// `progressed` is set if any byte was written (for the write timeout).
     pub(crate) fn poll_write(
         &mut self,
-        io: &TcpStream,
+        io: &mut dyn Io,
         cx: &mut Context<'_>,
         progressed: &mut bool,
     ) -> Poll<io::Result<()>> {
+        let mut io = Pin::new(io);
         while !self.is_empty() {
-            futures::ready!(io.poll_write_ready(cx))?;
             let res = match &self.queue {
                 Some(q) if !q.bufs.is_empty() => {
                     let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
@@ -68,20 +70,22 @@ impl WriteBuf {
                         n += 1;
                     }
                     slices[n] = IoSlice::new(&self.tail);
-                    io.try_write_vectored(&slices[..=n])
+                    io.as_mut().poll_write_vectored(cx, &slices[..=n])
                 }
-                _ => io.try_write(&self.tail),
+                _ => io.as_mut().poll_write(cx, &self.tail),
             };
-            match res {
+            match futures::ready!(res) {
+                Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Ok(n) => {
-                    *progressed |= n > 0;
+                    *progressed = true;
                     self.advance(n);
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(e) => return Poll::Ready(Err(e)),
             }
         }
-        Poll::Ready(Ok(()))
+        // A TLS stream buffers what it encrypts; flushing it is what puts it on the wire
+        // (a no-op for TCP).
+        io.poll_flush(cx)
     }
 
     fn advance(&mut self, mut n: usize) {

@@ -1,0 +1,76 @@
+//! The connection's byte stream, as a part that can be taken out: TCP today, TLS next, an
+//! in-memory pipe in tests.
+//!
+//! The connection actor sees only [`Io`]: a non-blocking byte stream (tokio's `AsyncRead` +
+//! `AsyncWrite`) that it reads into its buffer, writes with vectored writes, and shuts down
+//! for writing (a lingering close, or the end of a `Connection: close` response). What the
+//! transport is (plain TCP, TLS, a test double) and what the request learns of it (addresses,
+//! whether it is encrypted) come with it as [`Endpoint`], so the HTTP/1 state machine has no
+//! arm for any particular transport.
+
+use std::net::SocketAddr;
+
+use actix_rt::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// A connection's byte stream: anything that reads and writes without blocking.
+///
+/// Blanket-implemented, so a `TcpStream`, a TLS stream or `tokio::io::DuplexStream` is one.
+/// The connection holds it boxed: one allocation per connection buys a connection actor that
+/// is not generic over its transport (one copy of its code, and message types that do not
+/// carry a type parameter).
+pub trait Io: AsyncRead + AsyncWrite + Unpin + 'static {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + 'static> Io for T {}
+
+/// What a request learns about the connection it came on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The server's address the connection arrived on.
+    pub local: SocketAddr,
+    /// Whether the stream is encrypted (TLS): requests on it have the scheme `https`.
+    pub secure: bool,
+}
+
+/// Prepare an accepted TCP stream: set `TCP_NODELAY` and read its addresses.
+///
+/// `TCP_NODELAY` matters for a server that answers with small writes: with Nagle's algorithm
+/// on, a small write behind one not yet acknowledged waits for the client's delayed ACK
+/// (about 40 ms on Linux), so a streamed response's pieces and pipelined answers would stall.
+pub fn tcp(stream: TcpStream) -> std::io::Result<(Box<dyn Io>, Endpoint)> {
+    stream.set_nodelay(true)?;
+    let endpoint = Endpoint {
+        peer: stream.peer_addr()?,
+        local: stream.local_addr()?,
+        secure: false,
+    };
+    Ok((Box::new(stream), endpoint))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Replaces the end-to-end test that could no longer fail: every response now leaves in
+    /// one write, so Nagle's delay never showed over loopback. This asks the socket itself.
+    #[actix_rt::test]
+    async fn accepted_tcp_streams_have_nodelay_set() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = TcpStream::connect(addr).await.unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        assert!(!server.nodelay().unwrap(), "the default is Nagle on");
+        // Keep a handle on the socket to ask it after `tcp` has boxed it.
+        let fd = std::os::fd::AsFd::as_fd(&server)
+            .try_clone_to_owned()
+            .unwrap();
+        let probe = socket2::Socket::from(fd);
+        let (_io, endpoint) = tcp(server).unwrap();
+        assert!(probe.nodelay().unwrap(), "tcp() must set TCP_NODELAY");
+        assert_eq!(endpoint.local, addr);
+        assert_eq!(endpoint.peer, client.local_addr().unwrap());
+        assert!(!endpoint.secure);
+    }
+}
