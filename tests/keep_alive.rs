@@ -94,4 +94,3 @@ fn pipelined_requests_are_answered_in_order() {
         assert_eq!(resp.text(), format!("/p{i}"));
     }
 }
-
