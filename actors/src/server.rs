@@ -159,7 +159,7 @@ type ConnectionLife = Either<
 /// Start a connection actor for `io`. The returned future (what actix-server holds, with
 /// the connection's slot, for the connection's whole life) is only the receiver that
 /// resolves when the actor stops: an idle connection should cost as little as possible.
-fn serve_connection(stream: TcpStream, worker: Rc<Worker>) -> ConnectionLife {
+fn serve_connection(stream: TcpStream, worker: Rc<Worker<Connection>>) -> ConnectionLife {
     match crate::io::tcp(stream) {
         Ok((io, endpoint)) => {
             let (done, closed) = oneshot::channel::<()>();

@@ -10,11 +10,11 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
-use actix::WeakAddr;
+use actix::dev::ToEnvelope;
+use actix::{Actor, Handler, WeakAddr};
 use bytes::BytesMut;
 use weir::Exchange;
 
-use crate::connection::Connection;
 use crate::fast_path::{AppFuture, FastWaker};
 use crate::messages::Shutdown;
 use crate::pool::SyncPool;
@@ -23,14 +23,15 @@ use crate::Config;
 /// The app, type-erased once per worker so connections are not generic.
 pub(crate) type AppFn = dyn Fn(Exchange) -> AppFuture;
 
-/// What the connections of one worker share.
-pub(crate) struct Worker {
+/// What the connections of one worker share. Generic over the connection actor (`C`), which
+/// it only registers and tells about a shutdown, so it does not depend on the connection.
+pub(crate) struct Worker<C: Actor + Handler<Shutdown>> {
     pub(crate) cfg: Config,
     pub(crate) app: Box<AppFn>,
     pub(crate) pool: SyncPool,
     // Weak: every strong `Addr` allocates its own sender state (~170 B), and the registry
     // only needs to reach connections at shutdown.
-    conns: RefCell<HashMap<u64, WeakAddr<Connection>>>,
+    conns: RefCell<HashMap<u64, WeakAddr<C>>>,
     /// The waker a connection polls an app with on the fast path. One per worker, as
     /// fast-path drives never overlap on a thread.
     pub(crate) fast_waker: FastWaker,
@@ -46,8 +47,12 @@ const POOL_BUFFERS: usize = 64;
 /// Size of a pooled buffer: enough for a typical request head or small response.
 const POOL_BUFFER_SIZE: usize = 4096;
 
-impl Worker {
-    pub(crate) fn new(cfg: Config, app: Box<AppFn>, pool: SyncPool) -> Worker {
+impl<C> Worker<C>
+where
+    C: Actor + Handler<Shutdown>,
+    C::Context: ToEnvelope<C, Shutdown>,
+{
+    pub(crate) fn new(cfg: Config, app: Box<AppFn>, pool: SyncPool) -> Worker<C> {
         Worker {
             cfg,
             app,
@@ -71,7 +76,7 @@ impl Worker {
         })
     }
 
-    pub(crate) fn register(&self, id: u64, addr: WeakAddr<Connection>) {
+    pub(crate) fn register(&self, id: u64, addr: WeakAddr<C>) {
         self.conns.borrow_mut().insert(id, addr);
     }
 

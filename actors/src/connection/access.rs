@@ -8,8 +8,10 @@ use actix_rt::time::Instant;
 use http::Method;
 use tracing::Level;
 
-use super::http1::RequestLog;
 use crate::io::Endpoint;
+
+/// A request's access-log record, when the access log is on.
+pub(super) type RequestLog = Option<Box<Access>>;
 
 /// Where log events go when the connection has no span of its own.
 static NO_SPAN: tracing::Span = tracing::Span::none();

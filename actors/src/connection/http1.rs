@@ -19,7 +19,7 @@ use http::{Method, StatusCode};
 use weir::h1::{self, BodyEncoder, ParseError, RequestInfo};
 use weir::{CloseReason, CloseSignal, Error, Exchange, Outcome, Part, Request};
 
-use super::access::{req_span, span_of, Access};
+use super::access::{req_span, span_of, Access, RequestLog};
 use super::{App, Connection};
 use crate::app::{run_switched, AppActor};
 use crate::body::{BodyStage, Expect, Pump};
@@ -41,9 +41,6 @@ pub(super) enum State {
     /// linger timeout, so the client reads the response instead of a reset.
     Linger { since: Instant, discarded: u64 },
 }
-
-/// A request's access-log record, when the access log is on.
-pub(super) type RequestLog = Option<Box<Access>>;
 
 /// One request in flight.
 pub(super) struct InFlight {

@@ -66,7 +66,7 @@ use crate::body::Expect;
 pub(crate) struct Connection {
     io: Box<dyn Io>,
     endpoint: Endpoint,
-    worker: Rc<Worker>,
+    worker: Rc<Worker<Connection>>,
     id: u64,
     rbuf: BytesMut,
     wbuf: WriteBuf,
@@ -105,7 +105,7 @@ impl Connection {
     pub(crate) fn start(
         io: Box<dyn Io>,
         endpoint: Endpoint,
-        worker: Rc<Worker>,
+        worker: Rc<Worker<Connection>>,
         done: oneshot::Sender<()>,
     ) -> Addr<Connection> {
         let now = Instant::now();
