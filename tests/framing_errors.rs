@@ -175,11 +175,19 @@ fn content_length_rules() {
             Reject(400);
         "differing CL list" =>
             b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 6\r\n\r\nhello!", Reject(400);
+        // RFC 9112 §6.3 item 5 lets a recipient reject these even when the values agree, and
+        // we do: a front end that collapses them and one that does not would desync.
         "identical CL lines" =>
             b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello",
-            Accept(5);
+            Reject(400);
+        "identical CL lines, apart" =>
+            b"POST / HTTP/1.1\r\nContent-Length: 5\r\nHost: x\r\ncontent-length: 5\r\n\r\nhello",
+            Reject(400);
         "identical CL list" =>
-            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\n\r\nhello", Accept(5);
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\n\r\nhello", Reject(400);
+        "identical CL list, no space" =>
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5,5\r\n\r\nhello", Reject(400);
+        "single CL" => b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", Accept(5);
         "CL +5" => b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\nhello", Reject(400);
         "CL -1" => b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", Reject(400);
         "CL 0x10" =>

@@ -30,10 +30,12 @@ pub enum ParseError {
     DuplicateHost,
     /// A Host field value that is not `uri-host [ ":" port ]` (RFC 9112 §3.2).
     BadHost,
-    /// A Content-Length value that is not 1*DIGIT or does not fit in a `u64` (RFC 9110 §8.6).
+    /// A Content-Length value that is not 1*DIGIT or does not fit in a `u64` (RFC 9110 §8.6),
+    /// including a list such as `5, 5` (RFC 9112 §6.3 item 5 lets a recipient reject it).
     BadContentLength,
-    /// Content-Length field values that disagree (RFC 9112 §6.3 item 5).
-    ConflictingContentLength,
+    /// More than one Content-Length field line, whether or not the values agree (RFC 9112 §6.3
+    /// item 5 lets a recipient reject them; we always do).
+    DuplicateContentLength,
     /// Both Transfer-Encoding and Content-Length: a request smuggling attempt (RFC 9112 §6.3
     /// item 3).
     ContentLengthWithTransferEncoding,
@@ -85,7 +87,7 @@ impl ParseError {
             | ParseError::DuplicateHost
             | ParseError::BadHost
             | ParseError::BadContentLength
-            | ParseError::ConflictingContentLength
+            | ParseError::DuplicateContentLength
             | ParseError::ContentLengthWithTransferEncoding
             | ParseError::TransferEncodingNotChunkedLast
             | ParseError::TransferEncodingInHttp10
@@ -113,7 +115,7 @@ impl ParseError {
             ParseError::DuplicateHost => "duplicate Host header",
             ParseError::BadHost => "invalid Host header",
             ParseError::BadContentLength => "invalid Content-Length",
-            ParseError::ConflictingContentLength => "conflicting Content-Length values",
+            ParseError::DuplicateContentLength => "duplicate Content-Length header",
             ParseError::ContentLengthWithTransferEncoding => {
                 "both Content-Length and Transfer-Encoding"
             }
@@ -161,7 +163,7 @@ mod tests {
             (DuplicateHost, 400),
             (BadHost, 400),
             (BadContentLength, 400),
-            (ConflictingContentLength, 400),
+            (DuplicateContentLength, 400),
             (ContentLengthWithTransferEncoding, 400),
             (TransferEncodingNotChunkedLast, 400),
             (UnknownTransferCoding, 501),

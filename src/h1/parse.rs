@@ -381,21 +381,27 @@ fn body_framing(headers: &HeaderMap, version: Version) -> Result<BodyFraming, Pa
     transfer_codings(headers)
 }
 
-/// Content-Length across all its field lines (RFC 9110 §8.6): each value 1*DIGIT, OWS around
-/// list items ignored. Repeated fields or comma lists of one identical value are taken as that
-/// value (RFC 9112 §6.3 item 5 allows it); differing values are an error.
+/// Content-Length (RFC 9110 §8.6): at most one field line, whose value (OWS around it
+/// ignored, RFC 9112 §5.1) is exactly 1*DIGIT.
+///
+/// RFC 9112 §6.3 item 5 lets a recipient either reject a list (`5, 5`) or repeated field lines
+/// of one identical value, or collapse them to that value. We reject both, whether or not the
+/// values agree: an intermediary that collapses them and an origin that does not (or that
+/// takes the first, or the last) frame the body differently, which is the desync request
+/// smuggling needs, and no conforming client sends either. A list is just another non-digit
+/// value (400 `BadContentLength`); a second line is `DuplicateContentLength` (400), like a
+/// second Host (§3.2).
 fn content_length(headers: &HeaderMap) -> Result<Option<u64>, ParseError> {
-    let mut found = None;
-    for value in headers.get_all(header::CONTENT_LENGTH) {
-        for item in value.as_bytes().split(|&b| b == b',') {
-            let n = parse_decimal(trim_ows(item)).ok_or(ParseError::BadContentLength)?;
-            match found {
-                Some(prev) if prev != n => return Err(ParseError::ConflictingContentLength),
-                _ => found = Some(n),
-            }
-        }
+    let mut values = headers.get_all(header::CONTENT_LENGTH).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(ParseError::DuplicateContentLength);
     }
-    Ok(found)
+    parse_decimal(trim_ows(value.as_bytes()))
+        .map(Some)
+        .ok_or(ParseError::BadContentLength)
 }
 
 /// 1*DIGIT as a u64; `None` for anything else (sign, hex prefix, separators, empty) or overflow.
@@ -986,9 +992,6 @@ mod tests {
             ("Content-Length:  5 \t", 5),
             ("Content-Length: 007", 7),
             ("Content-Length: 18446744073709551615", u64::MAX),
-            ("Content-Length: 5\r\nContent-Length: 5", 5),
-            ("Content-Length: 5, 5,5", 5),
-            ("Content-Length: 5\r\ncontent-length: 5 , 005", 5),
         ];
         for &(lines, want) in table {
             let head = ok(&with_headers(&format!("{lines}\r\n")));
@@ -1012,12 +1015,36 @@ mod tests {
             ("Content-Length: 18446744073709551616", BadContentLength),
             ("Content-Length: 99999999999999999999999", BadContentLength),
             ("Content-Length: \u{664}", BadContentLength), // Arabic-Indic four: not DIGIT
+            // RFC 9112 §6.3 item 5: lists and repeated lines are rejected even when they agree.
+            ("Content-Length: 5, 5", BadContentLength),
+            ("Content-Length: 5,5", BadContentLength),
+            ("Content-Length: 5, 5,5", BadContentLength),
+            ("Content-Length: 5, 6", BadContentLength),
+            ("Content-Length: 0, 0", BadContentLength),
+            (
+                "Content-Length: 5\r\nContent-Length: 5",
+                DuplicateContentLength,
+            ),
+            (
+                "Content-Length: 5\r\ncontent-length: 005",
+                DuplicateContentLength,
+            ),
             (
                 "Content-Length: 5\r\nContent-Length: 6",
-                ConflictingContentLength,
+                DuplicateContentLength,
             ),
-            ("Content-Length: 5, 6", ConflictingContentLength),
-            ("Content-Length: 5\r\nContent-Length: x", BadContentLength),
+            (
+                "Content-Length: 5\r\nX: y\r\nContent-Length: 5",
+                DuplicateContentLength,
+            ),
+            (
+                "Content-Length: 5\r\nContent-Length: x",
+                DuplicateContentLength,
+            ),
+            (
+                "Content-Length: 5\r\nContent-Length:",
+                DuplicateContentLength,
+            ),
         ];
         for &(lines, want) in table {
             assert_eq!(
@@ -1026,6 +1053,18 @@ mod tests {
                 "{lines}"
             );
         }
+    }
+
+    #[test]
+    fn duplicate_content_length_with_transfer_encoding() {
+        // The Content-Length rules come first: a duplicate is reported as such even with TE.
+        assert_eq!(
+            parse(&with_headers(
+                "Content-Length: 5\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n"
+            ))
+            .unwrap_err(),
+            ParseError::DuplicateContentLength
+        );
     }
 
     #[test]
