@@ -67,6 +67,10 @@ pub enum ParseError {
     BadTarget,
     /// A method that is not a token (RFC 9110 §9.1).
     BadMethod,
+    /// A bare LF (not preceded by CR) ending a line of the request line or the header section,
+    /// while `allow_bare_lf` is off: RFC 9112 §2.2 only *allows* a recipient to accept it, and a
+    /// front end that disagrees about line ends is a request-smuggling desync.
+    BareLf,
 }
 
 impl ParseError {
@@ -99,7 +103,8 @@ impl ParseError {
             | ParseError::TrailersTooLarge
             | ParseError::BadTrailer
             | ParseError::BadTarget
-            | ParseError::BadMethod => StatusCode::BAD_REQUEST,
+            | ParseError::BadMethod
+            | ParseError::BareLf => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -134,6 +139,7 @@ impl ParseError {
             ParseError::BadTrailer => "malformed trailer field",
             ParseError::BadTarget => "invalid request target",
             ParseError::BadMethod => "invalid method",
+            ParseError::BareLf => "bare LF line ending (CRLF required)",
         }
     }
 }
@@ -178,6 +184,7 @@ mod tests {
             (BadTrailer, 400),
             (BadTarget, 400),
             (BadMethod, 400),
+            (BareLf, 400),
         ];
         for &(err, code) in table {
             assert_eq!(err.status().as_u16(), code, "{err:?}");
