@@ -41,7 +41,8 @@ pub struct Limits {
     /// (RFC 9112 §7.1.2) and deserve the same bound.
     pub max_trailer_bytes: usize,
     /// Whether a bare LF (an LF not preceded by CR) is accepted as a line terminator in the
-    /// request line and the header section, leading and final empty lines included.
+    /// request line, the header section and the framing lines of a chunked body (chunk-size
+    /// lines, the CRLF after chunk data, trailer lines and the final empty line).
     ///
     /// Default `false`: such a request is answered 400 ([`ParseError::BareLf`]). RFC 9112 §2.2
     /// lets a recipient accept a bare LF, but only a recipient: when a front end (proxy, load

@@ -205,9 +205,11 @@ fn content_length_rules() {
     ]);
 }
 
-/// Requests with a bare LF (an LF without CR before it) as a line end in the head, with the
-/// body length the app reads when they are accepted.
+/// Requests with a bare LF (an LF without CR before it) as a line end, in the head and in
+/// chunked framing, with the body length the app reads when they are accepted.
 fn bare_lf_cases() -> Vec<Case> {
+    const TE: &[u8] = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let chunked = |body: &[u8]| [TE, body].concat();
     table![
         "every head line" => b"GET / HTTP/1.1\nHost: x\n\n", Accept(0);
         "request line" => b"GET / HTTP/1.1\nHost: x\r\n\r\n", Accept(0);
@@ -216,6 +218,10 @@ fn bare_lf_cases() -> Vec<Case> {
         "leading empty line" => b"\nGET / HTTP/1.1\r\nHost: x\r\n\r\n", Accept(0);
         "head with CL body" =>
             b"POST / HTTP/1.1\nHost: x\nContent-Length: 5\n\nhello", Accept(5);
+        "chunk-size line" => chunked(b"5\nhello\r\n0\r\n\r\n"), Accept(5);
+        "after chunk data" => chunked(b"5\r\nhello\n0\r\n\r\n"), Accept(5);
+        "trailer line" => chunked(b"5\r\nhello\r\n0\r\nX: y\n\r\n"), Accept(5);
+        "final empty line" => chunked(b"5\r\nhello\r\n0\r\n\n"), Accept(5);
     ]
     .to_vec()
 }
@@ -230,6 +236,9 @@ fn bare_lf_is_400_by_default() {
         .map(|(name, raw, _)| (name, raw, Reject(400)))
         .chain(table![
             "CRLF control" => b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", Accept(0);
+            "LF inside chunk data is data" =>
+                b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\na\nb\r\n0\r\n\r\n",
+                Accept(3);
         ])
         .collect();
     run_table(&cases);

@@ -67,8 +67,9 @@ pub enum ParseError {
     BadTarget,
     /// A method that is not a token (RFC 9110 §9.1).
     BadMethod,
-    /// A bare LF (not preceded by CR) ending a line of the request line or the header section,
-    /// while `allow_bare_lf` is off: RFC 9112 §2.2 only *allows* a recipient to accept it, and a
+    /// A bare LF (not preceded by CR) ending a line of the request line, the header section, or
+    /// a chunked body's framing (chunk-size line, after chunk data, trailer section), while
+    /// `allow_bare_lf` is off: RFC 9112 §2.2 only *allows* a recipient to accept it, and a
     /// front end that disagrees about line ends is a request-smuggling desync.
     BareLf,
 }
