@@ -40,6 +40,21 @@ pub struct Limits {
     /// Default `16 * 1024`, matching `max_head_bytes`: trailers are header fields sent late
     /// (RFC 9112 §7.1.2) and deserve the same bound.
     pub max_trailer_bytes: usize,
+    /// Whether a bare LF (an LF not preceded by CR) is accepted as a line terminator in the
+    /// request line, the header section and the framing lines of a chunked body (chunk-size
+    /// lines, the CRLF after chunk data, trailer lines and the final empty line).
+    ///
+    /// Default `false`: such a request is answered 400 ([`ParseError::BareLf`]). RFC 9112 §2.2
+    /// lets a recipient accept a bare LF, but only a recipient: when a front end (proxy, load
+    /// balancer, WAF) and this server disagree on where a line, and so a head or a chunk, ends,
+    /// one request can be read as two, the classic request-smuggling desync. Rejecting is what
+    /// llhttp's strict mode does, and no conforming client sends bare LF (§2.2: the line
+    /// terminator is CRLF). Set it to `true` only behind nothing, or behind a front end known
+    /// to treat bare LF the same way. A bare CR is rejected either way (§2.2 does not let a
+    /// recipient take it as a line end).
+    ///
+    /// [`ParseError::BareLf`]: crate::h1::ParseError::BareLf
+    pub allow_bare_lf: bool,
 }
 
 impl Default for Limits {
@@ -50,6 +65,7 @@ impl Default for Limits {
             max_body_bytes: 1 << 30,
             max_chunk_ext_bytes: 1024,
             max_trailer_bytes: 16 * 1024,
+            allow_bare_lf: false,
         }
     }
 }
@@ -66,5 +82,6 @@ mod tests {
         assert_eq!(l.max_body_bytes, 1 << 30);
         assert_eq!(l.max_chunk_ext_bytes, 1024);
         assert_eq!(l.max_trailer_bytes, 16 * 1024);
+        assert!(!l.allow_bare_lf);
     }
 }

@@ -153,7 +153,8 @@ fn malformed_header_is_400() {
         "obs-fold (tab)" => b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n\tb\r\n\r\n", Reject(400);
         "bare CR in value" => b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n", Reject(400);
         "bare CR ends field line" => b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\r\n\r\n", Reject(400);
-        // A bare LF ends the line (RFC 9112 §2.2), leaving `b` as a field line without a colon.
+        // A bare LF: rejected as such by default (RFC 9112 §2.2, `allow_bare_lf`), and were it
+        // taken as a line end, `b` would be a field line without a colon.
         "LF in value" => b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\nb\r\n\r\n", Reject(400);
         "NUL in value" => b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n", Reject(400);
         "DEL in value" => b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x7fb\r\n\r\n", Reject(400);
@@ -175,11 +176,19 @@ fn content_length_rules() {
             Reject(400);
         "differing CL list" =>
             b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 6\r\n\r\nhello!", Reject(400);
+        // RFC 9112 §6.3 item 5 lets a recipient reject these even when the values agree, and
+        // we do: a front end that collapses them and one that does not would desync.
         "identical CL lines" =>
             b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello",
-            Accept(5);
+            Reject(400);
+        "identical CL lines, apart" =>
+            b"POST / HTTP/1.1\r\nContent-Length: 5\r\nHost: x\r\ncontent-length: 5\r\n\r\nhello",
+            Reject(400);
         "identical CL list" =>
-            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\n\r\nhello", Accept(5);
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\n\r\nhello", Reject(400);
+        "identical CL list, no space" =>
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5,5\r\n\r\nhello", Reject(400);
+        "single CL" => b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", Accept(5);
         "CL +5" => b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\nhello", Reject(400);
         "CL -1" => b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n", Reject(400);
         "CL 0x10" =>
@@ -194,6 +203,72 @@ fn content_length_rules() {
         "CL leading zeros" =>
             b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 005\r\n\r\nhello", Accept(5);
     ]);
+}
+
+/// Requests with a bare LF (an LF without CR before it) as a line end, in the head and in
+/// chunked framing, with the body length the app reads when they are accepted.
+fn bare_lf_cases() -> Vec<Case> {
+    const TE: &[u8] = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+    let chunked = |body: &[u8]| [TE, body].concat();
+    table![
+        "every head line" => b"GET / HTTP/1.1\nHost: x\n\n", Accept(0);
+        "request line" => b"GET / HTTP/1.1\nHost: x\r\n\r\n", Accept(0);
+        "between header lines" => b"GET / HTTP/1.1\r\nHost: x\nX-A: a\r\n\r\n", Accept(0);
+        "CRLF then LF ends the head" => b"GET / HTTP/1.1\r\nHost: x\r\n\n", Accept(0);
+        "leading empty line" => b"\nGET / HTTP/1.1\r\nHost: x\r\n\r\n", Accept(0);
+        "head with CL body" =>
+            b"POST / HTTP/1.1\nHost: x\nContent-Length: 5\n\nhello", Accept(5);
+        "chunk-size line" => chunked(b"5\nhello\r\n0\r\n\r\n"), Accept(5);
+        "after chunk data" => chunked(b"5\r\nhello\n0\r\n\r\n"), Accept(5);
+        "trailer line" => chunked(b"5\r\nhello\r\n0\r\nX: y\n\r\n"), Accept(5);
+        "final empty line" => chunked(b"5\r\nhello\r\n0\r\n\n"), Accept(5);
+    ]
+    .to_vec()
+}
+
+/// RFC 9112 §2.2 only lets a recipient accept a bare LF; by default (`allow_bare_lf: false`)
+/// every one of them is a 400 and the connection is closed, so a front end that reads line
+/// ends differently cannot smuggle a request past us.
+#[test]
+fn bare_lf_is_400_by_default() {
+    let cases: Vec<Case> = bare_lf_cases()
+        .into_iter()
+        .map(|(name, raw, _)| (name, raw, Reject(400)))
+        .chain(table![
+            "CRLF control" => b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", Accept(0);
+            "LF inside chunk data is data" =>
+                b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\na\nb\r\n0\r\n\r\n",
+                Accept(3);
+        ])
+        .collect();
+    run_table(&cases);
+
+    // The reason is in the error body.
+    let srv = serve(support::discard_len_app, small_limits());
+    let mut s = srv.connect();
+    s.write_all(b"GET / HTTP/1.1\nHost: x\n\n").unwrap();
+    let mut r = BufReader::new(s);
+    let resp = read_response(&mut r, false).unwrap();
+    assert_eq!(resp.status, 400);
+    assert_eq!(resp.text(), "bare LF line ending (CRLF required)\n");
+    assert!(is_closed(&mut r));
+}
+
+/// With `allow_bare_lf: true` the same bytes are served (and the connection stays usable);
+/// a bare CR is still a 400, whatever the setting.
+#[test]
+fn bare_lf_is_served_when_allowed() {
+    let mut cfg = small_limits();
+    cfg.limits.allow_bare_lf = true;
+    let srv = serve(support::discard_len_app, cfg);
+    let mut cases = bare_lf_cases();
+    cases.extend(table![
+        "bare CR ends request line" => b"GET / HTTP/1.1\rHost: x\r\n\r\n", Reject(400);
+        "bare CR in value" => b"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n", Reject(400);
+        "CL list still rejected" =>
+            b"POST / HTTP/1.1\nHost: x\nContent-Length: 5, 5\n\nhello", Reject(400);
+    ]);
+    run(&srv, &cases);
 }
 
 #[test]

@@ -37,6 +37,8 @@ pub struct BodyDecoder {
     max_body_bytes: u64,
     max_chunk_ext_bytes: usize,
     max_trailer_bytes: usize,
+    /// Whether a bare LF ends a framing line (RFC 9112 §2.2); see [`Limits::allow_bare_lf`].
+    allow_bare_lf: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -68,7 +70,7 @@ enum Chunked {
     SizeLf { size: u64 },
     /// In chunk data with this many bytes still to come.
     Data { remaining: u64 },
-    /// After chunk data; a CRLF (or bare LF) must follow.
+    /// After chunk data; a CRLF (or, if allowed, a bare LF) must follow.
     DataCr,
     /// Saw the CR after chunk data; an LF must follow.
     DataLf,
@@ -123,7 +125,8 @@ enum Trailer {
 const MAX_SIZE_DIGITS: u8 = 32;
 
 impl BodyDecoder {
-    /// A decoder for a body framed as `framing`, enforcing the body limits of `limits`.
+    /// A decoder for a body framed as `framing`, enforcing the body limits of `limits` and its
+    /// `allow_bare_lf` rule for chunked framing lines (RFC 9112 §2.2, §7.1).
     pub fn new(framing: BodyFraming, limits: &Limits) -> BodyDecoder {
         let state = match framing {
             BodyFraming::Empty | BodyFraming::Length(0) => State::End,
@@ -142,6 +145,7 @@ impl BodyDecoder {
             max_body_bytes: limits.max_body_bytes,
             max_chunk_ext_bytes: limits.max_chunk_ext_bytes,
             max_trailer_bytes: limits.max_trailer_bytes,
+            allow_bare_lf: limits.allow_bare_lf,
         }
     }
 
@@ -232,7 +236,7 @@ impl BodyDecoder {
             Chunked::Size { size, digits } => self.read_size(size, digits, b),
             Chunked::Ext { size, at, len } => self.read_ext(size, at, len, b),
             Chunked::SizeLf { size } => self.read_size_lf(size, b),
-            Chunked::DataCr => read_data_cr(b),
+            Chunked::DataCr => self.read_data_cr(b),
             Chunked::DataLf => read_data_lf(b),
             Chunked::Trailer { at, len } => self.read_trailer(at, len, b),
             Chunked::Data { .. } => unreachable!("data is taken, not stepped through"),
@@ -259,8 +263,10 @@ impl BodyDecoder {
         }
         match b {
             b'\r' => Ok(State::Chunked(Chunked::SizeLf { size })),
-            // §2.2: a recipient MAY recognize a bare LF as a line terminator.
-            b'\n' => self.end_size_line(size),
+            b'\n' => {
+                self.bare_lf()?;
+                self.end_size_line(size)
+            }
             _ => self.read_ext(size, Ext::SizeWs, 0, b),
         }
     }
@@ -274,7 +280,10 @@ impl BodyDecoder {
                 Ext::Name | Ext::Token | Ext::AfterQuote if b == b'\r' => {
                     Ok(State::Chunked(Chunked::SizeLf { size }))
                 }
-                Ext::Name | Ext::Token | Ext::AfterQuote => self.end_size_line(size),
+                Ext::Name | Ext::Token | Ext::AfterQuote => {
+                    self.bare_lf()?;
+                    self.end_size_line(size)
+                }
                 // `5 ` then CRLF: BWS is only allowed before `;`.
                 Ext::SizeWs => Err(ParseError::BadChunkSize),
                 _ => Err(ParseError::BadChunkExt),
@@ -325,6 +334,30 @@ impl BodyDecoder {
         }
     }
 
+    /// After chunk data exactly CRLF (or, if allowed, a bare LF) must follow (RFC 9112 §7.1).
+    fn read_data_cr(&self, b: u8) -> Result<State, ParseError> {
+        match b {
+            b'\r' => Ok(State::Chunked(Chunked::DataLf)),
+            b'\n' => {
+                self.bare_lf()?;
+                Ok(next_chunk())
+            }
+            _ => Err(ParseError::BadChunkFraming),
+        }
+    }
+
+    /// A bare LF just ended a framing line. RFC 9112 §2.2 lets a recipient accept it, but a
+    /// front end that does not would find the chunk boundaries (and so the next request) in
+    /// another place than we do: a desync. So it is an error unless `allow_bare_lf`, the same
+    /// rule as for the head.
+    fn bare_lf(&self) -> Result<(), ParseError> {
+        if self.allow_bare_lf {
+            Ok(())
+        } else {
+            Err(ParseError::BareLf)
+        }
+    }
+
     /// A complete chunk-size line: data follows, or for `last-chunk` the trailer section.
     fn end_size_line(&self, size: u64) -> Result<State, ParseError> {
         if size == 0 {
@@ -352,12 +385,19 @@ impl BodyDecoder {
                     len,
                 }))
             }
-            Trailer::LineStart if b == b'\n' => return Ok(State::End),
+            Trailer::LineStart if b == b'\n' => {
+                self.bare_lf()?;
+                return Ok(State::End);
+            }
             Trailer::EndLf if b == b'\n' => return Ok(State::End),
             Trailer::LineStart | Trailer::Name if is_tchar(b) => Trailer::Name,
             Trailer::Name if b == b':' => Trailer::Value,
             Trailer::Value if b == b'\r' => Trailer::Lf,
-            Trailer::Value | Trailer::Lf if b == b'\n' => Trailer::LineStart,
+            Trailer::Lf if b == b'\n' => Trailer::LineStart,
+            Trailer::Value if b == b'\n' => {
+                self.bare_lf()?;
+                Trailer::LineStart
+            }
             Trailer::Value if b == b' ' || b == b'\t' || is_vchar_or_obs(b) => Trailer::Value,
             _ => return Err(ParseError::BadTrailer),
         };
@@ -367,15 +407,6 @@ impl BodyDecoder {
             return Err(ParseError::TrailersTooLarge);
         }
         Ok(State::Chunked(Chunked::Trailer { at: next, len }))
-    }
-}
-
-/// After chunk data exactly CRLF (or a bare LF, §2.2) must follow (RFC 9112 §7.1).
-fn read_data_cr(b: u8) -> Result<State, ParseError> {
-    match b {
-        b'\r' => Ok(State::Chunked(Chunked::DataLf)),
-        b'\n' => Ok(next_chunk()),
-        _ => Err(ParseError::BadChunkFraming),
     }
 }
 
@@ -520,7 +551,6 @@ mod tests {
                 b"0123456789",
             ),
             ("leading zeros", b"0005\r\nhello\r\n000\r\n\r\n", b"hello"),
-            ("bare LF everywhere (§2.2)", b"5\nhello\n0\n\n", b"hello"),
             ("extension name", b"5;a\r\nhello\r\n0\r\n\r\n", b"hello"),
             ("extension token", b"5;a=b\r\nhello\r\n0\r\n\r\n", b"hello"),
             ("BWS before ;", b"5 ;a=b\r\nhello\r\n0\r\n\r\n", b"hello"),
@@ -552,11 +582,6 @@ mod tests {
             (
                 "trailer",
                 b"5\r\nhello\r\n0\r\nX-Sum: abc\r\n\r\n",
-                b"hello",
-            ),
-            (
-                "trailers, bare LF",
-                b"5\r\nhello\r\n0\r\nA: 1\nB:\r\n\n",
                 b"hello",
             ),
             (
@@ -700,6 +725,68 @@ mod tests {
         ];
         for &(label, wire, want) in table {
             assert_eq!(chunked(wire), Err(want), "{label}");
+        }
+    }
+
+    /// Every place a chunked body has a line end (RFC 9112 §7.1, §7.1.2), with a bare LF in it:
+    /// `BareLf` by default, accepted with `allow_bare_lf` (RFC 9112 §2.2 lets a recipient
+    /// accept it; we do only when told to). A bare LF inside chunk data is data, either way.
+    #[test]
+    fn bare_lf_in_chunked_framing() {
+        let permissive = Limits {
+            allow_bare_lf: true,
+            ..Limits::default()
+        };
+        // (label, wire, body with allow_bare_lf)
+        let table: &[(&str, &[u8], &[u8])] = &[
+            ("everywhere", b"5\nhello\n0\n\n", b"hello"),
+            ("after chunk-size", b"5\nhello\r\n0\r\n\r\n", b"hello"),
+            ("after ext name", b"5;a\nhello\r\n0\r\n\r\n", b"hello"),
+            ("after ext token", b"5;a=b\nhello\r\n0\r\n\r\n", b"hello"),
+            (
+                "after quoted ext",
+                b"5;a=\"b\"\nhello\r\n0\r\n\r\n",
+                b"hello",
+            ),
+            ("after chunk data", b"5\r\nhello\n0\r\n\r\n", b"hello"),
+            ("after last-chunk", b"5\r\nhello\r\n0\n\r\n", b"hello"),
+            ("final empty line", b"5\r\nhello\r\n0\r\n\n", b"hello"),
+            (
+                "ending a trailer line",
+                b"5\r\nhello\r\n0\r\nA: 1\nB:\r\n\r\n",
+                b"hello",
+            ),
+            (
+                "final empty line after trailers",
+                b"5\r\nhello\r\n0\r\nA: 1\r\n\n",
+                b"hello",
+            ),
+        ];
+        for &(label, wire, body) in table {
+            let mut input = wire.to_vec();
+            input.extend_from_slice(NEXT_REQUEST);
+            assert_eq!(chunked(&input), Err(ParseError::BareLf), "{label}");
+            let (got, rest) = decode_with(BodyFraming::Chunked, &permissive, &input)
+                .unwrap_or_else(|e| panic!("{label}: {e:?}"));
+            assert_eq!(got, body, "{label}");
+            assert_eq!(rest, NEXT_REQUEST, "{label}");
+        }
+        // LF (bare or not) in chunk data is data, and CRLF framing is fine, in both modes.
+        let data_lf = b"3\r\n\n\r\n\r\n0\r\n\r\n";
+        for limits in [&Limits::default(), &permissive] {
+            let (got, _) = decode_with(BodyFraming::Chunked, limits, data_lf).unwrap();
+            assert_eq!(got, b"\n\r\n");
+        }
+        // A bare CR is never a line end (§2.2), whatever the setting.
+        for (wire, want) in [
+            (&b"5\rhello\r\n0\r\n\r\n"[..], ParseError::BadChunkSize),
+            (b"5\r\nhello\rX0\r\n\r\n", ParseError::BadChunkFraming),
+            (b"0\r\nA: b\rc\r\n\r\n", ParseError::BadTrailer),
+        ] {
+            assert_eq!(
+                decode_with(BodyFraming::Chunked, &permissive, wire),
+                Err(want)
+            );
         }
     }
 
@@ -911,7 +998,14 @@ mod tests {
 
     /// Encode `body` as chunked with chunk boundaries at `cuts`, and per-chunk choices from
     /// `styles` (hex case, zero padding, extension, line end).
-    fn chunk_wire(body: &[u8], cuts: &[usize], styles: &[u8], trailers: Option<&str>) -> Vec<u8> {
+    /// With `bare_lf` false every framing line ends in CRLF.
+    fn chunk_wire(
+        body: &[u8],
+        cuts: &[usize],
+        styles: &[u8],
+        trailers: Option<&str>,
+        bare_lf: bool,
+    ) -> Vec<u8> {
         let mut bounds: Vec<usize> = cuts.iter().map(|c| c % (body.len() + 1)).collect();
         bounds.push(0);
         bounds.push(body.len());
@@ -922,7 +1016,11 @@ mod tests {
         for pair in bounds.windows(2) {
             let chunk = &body[pair[0]..pair[1]];
             let s = style.next().unwrap_or(0);
-            let eol: &[u8] = if s & 1 == 0 { b"\r\n" } else { b"\n" };
+            let eol: &[u8] = if s & 1 == 0 || !bare_lf {
+                b"\r\n"
+            } else {
+                b"\n"
+            };
             let size = match (s >> 1) & 3 {
                 0 => format!("{:x}", chunk.len()),
                 1 => format!("{:X}", chunk.len()),
@@ -939,7 +1037,16 @@ mod tests {
         wire.extend_from_slice(extension(s >> 3).as_bytes());
         wire.extend_from_slice(b"\r\n");
         if let Some(trailers) = trailers {
-            wire.extend_from_slice(trailers.as_bytes());
+            if bare_lf {
+                wire.extend_from_slice(trailers.as_bytes());
+            } else {
+                wire.extend_from_slice(
+                    trailers
+                        .replace("\r\n", "\n")
+                        .replace('\n', "\r\n")
+                        .as_bytes(),
+                );
+            }
         }
         wire.extend_from_slice(b"\r\n");
         wire
@@ -973,11 +1080,14 @@ mod tests {
             styles in prop::collection::vec(any::<u8>(), 1..24),
             trailers in trailers(),
             splits in prop::collection::vec(any::<usize>(), 0..32),
+            allow_bare_lf in any::<bool>(),
         ) {
-            let mut wire = chunk_wire(&body, &cuts, &styles, trailers);
+            // Bare LF line ends only where they are allowed; CRLF is valid either way.
+            let mut wire = chunk_wire(&body, &cuts, &styles, trailers, allow_bare_lf);
             wire.extend_from_slice(NEXT_REQUEST);
             let pieces = pieces(&wire, &splits);
-            let (got, rest) = feed(BodyFraming::Chunked, &Limits::default(), &pieces)
+            let limits = Limits { allow_bare_lf, ..Limits::default() };
+            let (got, rest) = feed(BodyFraming::Chunked, &limits, &pieces)
                 .expect("valid chunked body");
             prop_assert_eq!(got, body);
             prop_assert_eq!(rest, NEXT_REQUEST);
@@ -1002,8 +1112,9 @@ mod tests {
         fn chunked_garbage_split_invariant(
             wire in prop::collection::vec(any::<u8>(), 0..256),
             splits in prop::collection::vec(any::<usize>(), 0..8),
+            allow_bare_lf in any::<bool>(),
         ) {
-            let limits = Limits::default();
+            let limits = Limits { allow_bare_lf, ..Limits::default() };
             let mut whole = BodyDecoder::new(BodyFraming::Chunked, &limits);
             let mut split = BodyDecoder::new(BodyFraming::Chunked, &limits);
             let a = drain(&mut whole, &[&wire[..]]);

@@ -30,10 +30,12 @@ pub enum ParseError {
     DuplicateHost,
     /// A Host field value that is not `uri-host [ ":" port ]` (RFC 9112 §3.2).
     BadHost,
-    /// A Content-Length value that is not 1*DIGIT or does not fit in a `u64` (RFC 9110 §8.6).
+    /// A Content-Length value that is not 1*DIGIT or does not fit in a `u64` (RFC 9110 §8.6),
+    /// including a list such as `5, 5` (RFC 9112 §6.3 item 5 lets a recipient reject it).
     BadContentLength,
-    /// Content-Length field values that disagree (RFC 9112 §6.3 item 5).
-    ConflictingContentLength,
+    /// More than one Content-Length field line, whether or not the values agree (RFC 9112 §6.3
+    /// item 5 lets a recipient reject them; we always do).
+    DuplicateContentLength,
     /// Both Transfer-Encoding and Content-Length: a request smuggling attempt (RFC 9112 §6.3
     /// item 3).
     ContentLengthWithTransferEncoding,
@@ -65,6 +67,11 @@ pub enum ParseError {
     BadTarget,
     /// A method that is not a token (RFC 9110 §9.1).
     BadMethod,
+    /// A bare LF (not preceded by CR) ending a line of the request line, the header section, or
+    /// a chunked body's framing (chunk-size line, after chunk data, trailer section), while
+    /// `allow_bare_lf` is off: RFC 9112 §2.2 only *allows* a recipient to accept it, and a
+    /// front end that disagrees about line ends is a request-smuggling desync.
+    BareLf,
 }
 
 impl ParseError {
@@ -85,7 +92,7 @@ impl ParseError {
             | ParseError::DuplicateHost
             | ParseError::BadHost
             | ParseError::BadContentLength
-            | ParseError::ConflictingContentLength
+            | ParseError::DuplicateContentLength
             | ParseError::ContentLengthWithTransferEncoding
             | ParseError::TransferEncodingNotChunkedLast
             | ParseError::TransferEncodingInHttp10
@@ -97,7 +104,8 @@ impl ParseError {
             | ParseError::TrailersTooLarge
             | ParseError::BadTrailer
             | ParseError::BadTarget
-            | ParseError::BadMethod => StatusCode::BAD_REQUEST,
+            | ParseError::BadMethod
+            | ParseError::BareLf => StatusCode::BAD_REQUEST,
         }
     }
 
@@ -113,7 +121,7 @@ impl ParseError {
             ParseError::DuplicateHost => "duplicate Host header",
             ParseError::BadHost => "invalid Host header",
             ParseError::BadContentLength => "invalid Content-Length",
-            ParseError::ConflictingContentLength => "conflicting Content-Length values",
+            ParseError::DuplicateContentLength => "duplicate Content-Length header",
             ParseError::ContentLengthWithTransferEncoding => {
                 "both Content-Length and Transfer-Encoding"
             }
@@ -132,6 +140,7 @@ impl ParseError {
             ParseError::BadTrailer => "malformed trailer field",
             ParseError::BadTarget => "invalid request target",
             ParseError::BadMethod => "invalid method",
+            ParseError::BareLf => "bare LF line ending (CRLF required)",
         }
     }
 }
@@ -161,7 +170,7 @@ mod tests {
             (DuplicateHost, 400),
             (BadHost, 400),
             (BadContentLength, 400),
-            (ConflictingContentLength, 400),
+            (DuplicateContentLength, 400),
             (ContentLengthWithTransferEncoding, 400),
             (TransferEncodingNotChunkedLast, 400),
             (UnknownTransferCoding, 501),
@@ -176,6 +185,7 @@ mod tests {
             (BadTrailer, 400),
             (BadTarget, 400),
             (BadMethod, 400),
+            (BareLf, 400),
         ];
         for &(err, code) in table {
             assert_eq!(err.status().as_u16(), code, "{err:?}");

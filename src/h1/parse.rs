@@ -1,9 +1,10 @@
 //! Request head parsing: request line and header section (RFC 9112 §2–§6), on top of httparse.
 //!
 //! httparse does the byte-level work (tokens, line ends, field syntax). This module adds what
-//! httparse leaves to its caller: the head size limit, telling an unsupported version from
-//! garbage, request-target forms, Host rules, and the body framing decision of RFC 9112 §6.3 —
-//! the part request smuggling attacks aim at, so it errs on the side of rejecting.
+//! httparse leaves to its caller: the head size limit, bare LF line ends (RFC 9112 §2.2,
+//! rejected unless `allow_bare_lf`), telling an unsupported version from garbage,
+//! request-target forms, Host rules, and the body framing decision of RFC 9112 §6.3 — the part
+//! request smuggling attacks aim at, so it errs on the side of rejecting.
 
 use std::mem::MaybeUninit;
 
@@ -85,6 +86,11 @@ const INLINE_HEADER_SLOTS: usize = 100;
 /// Empty lines before the request line are skipped (RFC 9112 §2.2) and count toward the limit,
 /// so an endless stream of them is bounded too.
 ///
+/// Lines must end in CRLF: a bare LF anywhere in the head is `Err(BareLf)` unless
+/// `limits.allow_bare_lf` (RFC 9112 §2.2); a bare CR is always an error. The bare LF check
+/// runs once the head is complete (or httparse has failed), so a head that arrives in pieces
+/// gets the same answer as one that arrives whole.
+///
 /// On error `buf` is left as it was.
 pub fn parse_head(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RequestHead>, ParseError> {
     // Only the first `max_head_bytes` are offered to httparse: a head that does not end within
@@ -107,8 +113,34 @@ pub fn parse_head(buf: &mut BytesMut, limits: &Limits) -> Result<Option<RequestH
             return Err(ParseError::HeadTooLarge)
         }
         Ok(httparse::Status::Partial) => return Ok(None),
-        Err(err) => return Err(classify(err, window)),
+        Err(err) => {
+            // httparse failed somewhere in `window`. If it accepts every byte before the first
+            // bare LF (Partial), that LF is the first fault in the head and the one to report.
+            // Deciding by the first fault in byte order keeps the answer the same however the
+            // head arrived in pieces. Error path only, so the second parse costs nothing.
+            if !limits.allow_bare_lf {
+                if let Some(lf) = first_bare_lf(window) {
+                    let mut before = httparse::Request::new(&mut []);
+                    if before
+                        .parse_with_uninit_headers(&window[..lf], slots)
+                        .is_ok()
+                    {
+                        return Err(ParseError::BareLf);
+                    }
+                }
+            }
+            return Err(classify(err, window));
+        }
     };
+    // RFC 9112 §2.2: the line terminator is CRLF; a recipient MAY take a bare LF as one, and
+    // httparse does. A front end that does not would see a different head (and so a different
+    // body start) than we do, so unless `allow_bare_lf` says otherwise any bare LF in the head,
+    // leading empty lines and the final empty line included, is a 400. httparse has already
+    // rejected every bare CR, so an LF with a CR before it is a CRLF. One memchr pass over the
+    // head bytes only, no allocation; body bytes after `len` are not looked at.
+    if !limits.allow_bare_lf && first_bare_lf(&window[..len]).is_some() {
+        return Err(ParseError::BareLf);
+    }
 
     // httparse fills all three on Complete; a missing one would be a bug there, not bad input.
     let (Some(method), Some(target), Some(minor)) = (req.method, req.path, req.version) else {
@@ -189,6 +221,11 @@ fn classify(err: httparse::Error, window: &[u8]) -> ParseError {
         }
         httparse::Error::Token | httparse::Error::Status => ParseError::BadRequestLine,
     }
+}
+
+/// Where the first LF without a CR right before it is (RFC 9112 §2.2's "bare LF").
+fn first_bare_lf(bytes: &[u8]) -> Option<usize> {
+    memchr::memchr_iter(b'\n', bytes).find(|&i| i == 0 || bytes[i - 1] != b'\r')
 }
 
 /// The request line: after the empty lines httparse skips, up to the first LF, without a CR
@@ -381,21 +418,27 @@ fn body_framing(headers: &HeaderMap, version: Version) -> Result<BodyFraming, Pa
     transfer_codings(headers)
 }
 
-/// Content-Length across all its field lines (RFC 9110 §8.6): each value 1*DIGIT, OWS around
-/// list items ignored. Repeated fields or comma lists of one identical value are taken as that
-/// value (RFC 9112 §6.3 item 5 allows it); differing values are an error.
+/// Content-Length (RFC 9110 §8.6): at most one field line, whose value (OWS around it
+/// ignored, RFC 9112 §5.1) is exactly 1*DIGIT.
+///
+/// RFC 9112 §6.3 item 5 lets a recipient either reject a list (`5, 5`) or repeated field lines
+/// of one identical value, or collapse them to that value. We reject both, whether or not the
+/// values agree: an intermediary that collapses them and an origin that does not (or that
+/// takes the first, or the last) frame the body differently, which is the desync request
+/// smuggling needs, and no conforming client sends either. A list is just another non-digit
+/// value (400 `BadContentLength`); a second line is `DuplicateContentLength` (400), like a
+/// second Host (§3.2).
 fn content_length(headers: &HeaderMap) -> Result<Option<u64>, ParseError> {
-    let mut found = None;
-    for value in headers.get_all(header::CONTENT_LENGTH) {
-        for item in value.as_bytes().split(|&b| b == b',') {
-            let n = parse_decimal(trim_ows(item)).ok_or(ParseError::BadContentLength)?;
-            match found {
-                Some(prev) if prev != n => return Err(ParseError::ConflictingContentLength),
-                _ => found = Some(n),
-            }
-        }
+    let mut values = headers.get_all(header::CONTENT_LENGTH).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(ParseError::DuplicateContentLength);
     }
-    Ok(found)
+    parse_decimal(trim_ows(value.as_bytes()))
+        .map(Some)
+        .ok_or(ParseError::BadContentLength)
 }
 
 /// 1*DIGIT as a u64; `None` for anything else (sign, hex prefix, separators, empty) or overflow.
@@ -581,14 +624,8 @@ mod tests {
         // (label, input, path, query)
         let table: &[(&str, &[u8], &str, Option<&str>)] = &[
             (
-                "bare LF line ends (§2.2)",
-                b"GET /lf HTTP/1.1\nHost: a\n\n",
-                "/lf",
-                None,
-            ),
-            (
                 "leading empty lines (§2.2)",
-                b"\r\n\r\n\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+                b"\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
                 "/",
                 None,
             ),
@@ -986,9 +1023,6 @@ mod tests {
             ("Content-Length:  5 \t", 5),
             ("Content-Length: 007", 7),
             ("Content-Length: 18446744073709551615", u64::MAX),
-            ("Content-Length: 5\r\nContent-Length: 5", 5),
-            ("Content-Length: 5, 5,5", 5),
-            ("Content-Length: 5\r\ncontent-length: 5 , 005", 5),
         ];
         for &(lines, want) in table {
             let head = ok(&with_headers(&format!("{lines}\r\n")));
@@ -1012,12 +1046,36 @@ mod tests {
             ("Content-Length: 18446744073709551616", BadContentLength),
             ("Content-Length: 99999999999999999999999", BadContentLength),
             ("Content-Length: \u{664}", BadContentLength), // Arabic-Indic four: not DIGIT
+            // RFC 9112 §6.3 item 5: lists and repeated lines are rejected even when they agree.
+            ("Content-Length: 5, 5", BadContentLength),
+            ("Content-Length: 5,5", BadContentLength),
+            ("Content-Length: 5, 5,5", BadContentLength),
+            ("Content-Length: 5, 6", BadContentLength),
+            ("Content-Length: 0, 0", BadContentLength),
+            (
+                "Content-Length: 5\r\nContent-Length: 5",
+                DuplicateContentLength,
+            ),
+            (
+                "Content-Length: 5\r\ncontent-length: 005",
+                DuplicateContentLength,
+            ),
             (
                 "Content-Length: 5\r\nContent-Length: 6",
-                ConflictingContentLength,
+                DuplicateContentLength,
             ),
-            ("Content-Length: 5, 6", ConflictingContentLength),
-            ("Content-Length: 5\r\nContent-Length: x", BadContentLength),
+            (
+                "Content-Length: 5\r\nX: y\r\nContent-Length: 5",
+                DuplicateContentLength,
+            ),
+            (
+                "Content-Length: 5\r\nContent-Length: x",
+                DuplicateContentLength,
+            ),
+            (
+                "Content-Length: 5\r\nContent-Length:",
+                DuplicateContentLength,
+            ),
         ];
         for &(lines, want) in table {
             assert_eq!(
@@ -1025,6 +1083,263 @@ mod tests {
                 want,
                 "{lines}"
             );
+        }
+    }
+
+    #[test]
+    fn duplicate_content_length_with_transfer_encoding() {
+        // The Content-Length rules come first: a duplicate is reported as such even with TE.
+        assert_eq!(
+            parse(&with_headers(
+                "Content-Length: 5\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n"
+            ))
+            .unwrap_err(),
+            ParseError::DuplicateContentLength
+        );
+    }
+
+    fn permissive() -> Limits {
+        Limits {
+            allow_bare_lf: true,
+            ..Limits::default()
+        }
+    }
+
+    /// Heads with bare LFs (RFC 9112 §2.2), and what `allow_bare_lf: true` makes of them
+    /// (`None`: a head; `Some(err)`: that error, from some other fault). The default answer is
+    /// `BareLf` for every row.
+    const BARE_LF: &[(&str, &[u8], Option<ParseError>)] = &[
+        ("every line end", b"GET /lf HTTP/1.1\nHost: a\n\n", None),
+        ("request line", b"GET /lf HTTP/1.1\nHost: a\r\n\r\n", None),
+        (
+            "between header lines",
+            b"GET /lf HTTP/1.1\r\nHost: a\nX: b\r\n\r\n",
+            None,
+        ),
+        (
+            "last header line",
+            b"GET /lf HTTP/1.1\r\nHost: a\n\r\n",
+            None,
+        ),
+        (
+            "final empty line (CRLF LF)",
+            b"GET /lf HTTP/1.1\r\nHost: a\r\n\n",
+            None,
+        ),
+        (
+            "final empty line, no headers",
+            b"GET /lf HTTP/1.0\r\n\n",
+            None,
+        ),
+        (
+            "leading empty line",
+            b"\nGET /lf HTTP/1.1\r\nHost: a\r\n\r\n",
+            None,
+        ),
+        (
+            "leading empty lines, CRLF then LF",
+            b"\r\n\nGET /lf HTTP/1.1\r\nHost: a\r\n\r\n",
+            None,
+        ),
+        // A bare LF in the middle of a value ends the line, leaving a line without a colon.
+        (
+            "inside a value",
+            b"GET /lf HTTP/1.1\r\nHost: a\r\nX: a\nb\r\n\r\n",
+            Some(ParseError::BadHeader),
+        ),
+        (
+            "request line cut short",
+            b"GET /lf\nHost: a\r\n\r\n",
+            Some(ParseError::BadRequestLine),
+        ),
+        (
+            "before a malformed field",
+            b"GET /lf HTTP/1.1\nHost: a\r\nBad Name: v\r\n\r\n",
+            Some(ParseError::BadHeader),
+        ),
+        (
+            "before obs-fold",
+            b"GET /lf HTTP/1.1\r\nHost: a\nX: b\n c\r\n\r\n",
+            Some(ParseError::BadHeader),
+        ),
+        (
+            "with a body after the head",
+            b"POST /lf HTTP/1.1\nHost: a\nContent-Length: 2\n\n\n\n",
+            None,
+        ),
+    ];
+
+    #[test]
+    fn bare_lf_is_rejected_by_default() {
+        for &(label, input, _) in BARE_LF {
+            assert_eq!(parse(input).unwrap_err(), ParseError::BareLf, "{label}");
+        }
+        assert_eq!(ParseError::BareLf.status().as_u16(), 400);
+    }
+
+    #[test]
+    fn bare_lf_is_accepted_when_allowed() {
+        for &(label, input, want) in BARE_LF {
+            match (parse_with(input, &permissive()), want) {
+                (Ok(Some(head)), None) => {
+                    assert_eq!(head.path(), "/lf", "{label}");
+                    assert!(head.headers.len() <= 2, "{label}");
+                }
+                (Err(got), Some(want)) => assert_eq!(got, want, "{label}"),
+                (got, want) => panic!("{label}: got {got:?}, want {want:?}"),
+            }
+        }
+        // The head ends at the bare-LF empty line; what follows is the body.
+        let mut buf =
+            BytesMut::from(&b"POST / HTTP/1.1\nHost: a\nContent-Length: 2\n\n\n\nGET"[..]);
+        let head = parse_head(&mut buf, &permissive()).unwrap().unwrap();
+        assert_eq!(head.framing, BodyFraming::Length(2));
+        assert_eq!(&buf[..], b"\n\nGET");
+    }
+
+    /// Bare LFs in the body are not the head's business: only head bytes are scanned.
+    #[test]
+    fn bare_lf_after_the_head_is_body() {
+        let mut buf = BytesMut::from(
+            &b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n\na\nGET / HTTP/1.1\n"[..],
+        );
+        let head = parse_head(&mut buf, &Limits::default()).unwrap().unwrap();
+        assert_eq!(head.framing, BodyFraming::Length(3));
+        assert_eq!(&buf[..], b"\na\nGET / HTTP/1.1\n");
+    }
+
+    /// CRLF everywhere is fine in both modes; bare CR and obs-fold are errors in both, with
+    /// their own causes (the bare LF setting does not touch them).
+    #[test]
+    fn crlf_bare_cr_and_obs_fold_ignore_the_setting() {
+        use ParseError::*;
+        let table: &[(&str, &[u8], Option<ParseError>)] = &[
+            ("CRLF", b"GET / HTTP/1.1\r\nHost: a\r\nX: b\r\n\r\n", None),
+            (
+                "CRLF leading line",
+                b"\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+                None,
+            ),
+            (
+                "bare CR after version",
+                b"GET / HTTP/1.1\rHost: a\r\n\r\n",
+                Some(BadRequestLine),
+            ),
+            (
+                "bare CR before request line",
+                b"\rGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+                Some(BadRequestLine),
+            ),
+            (
+                "bare CR in value",
+                b"GET / HTTP/1.1\r\nHost: a\r\nX: b\rc\r\n\r\n",
+                Some(BadHeader),
+            ),
+            (
+                "bare CR ending the head",
+                b"GET / HTTP/1.1\r\nHost: a\r\n\rX",
+                Some(BadHeader),
+            ),
+            (
+                "bare CR then LF later",
+                b"GET / HTTP/1.1\r\nHost: a\r\nX: b\rc\n\r\n",
+                Some(BadHeader),
+            ),
+            (
+                "obs-fold (§5.2)",
+                b"GET / HTTP/1.1\r\nHost: a\r\nX: b\r\n c\r\n\r\n",
+                Some(BadHeader),
+            ),
+            (
+                "obs-fold with tab",
+                b"GET / HTTP/1.1\r\nHost: a\r\nX: b\r\n\tc\r\n\r\n",
+                Some(BadHeader),
+            ),
+            (
+                "malformed field before a bare LF",
+                b"GET / HTTP/1.1\r\nBad Name: v\nHost: a\r\n\r\n",
+                Some(BadHeader),
+            ),
+        ];
+        for limits in [Limits::default(), permissive()] {
+            for &(label, input, want) in table {
+                match (parse_with(input, &limits), want) {
+                    (Ok(Some(_)), None) => {}
+                    (Err(got), Some(want)) => assert_eq!(got, want, "{label}"),
+                    (got, want) => panic!("{label}: got {got:?}, want {want:?}"),
+                }
+            }
+        }
+    }
+
+    /// A head parsed whole, as (target, bytes left unread) or the error.
+    type Answer = Result<Option<(String, Vec<u8>)>, ParseError>;
+
+    /// Parse `input` whole, and again fed one byte at a time up to the first answer that is
+    /// not "incomplete" (then the rest is appended, as if it had arrived too): both must agree.
+    fn whole_and_bytewise(input: &[u8], limits: &Limits) -> Answer {
+        let mut whole = BytesMut::from(input);
+        let want = parse_head(&mut whole, limits).map(|h| h.map(|h| (h.target, whole.to_vec())));
+        let mut buf = BytesMut::new();
+        let mut got = Ok(None);
+        for (i, &b) in input.iter().enumerate() {
+            buf.extend_from_slice(&[b]);
+            let res = parse_head(&mut buf, limits);
+            if !matches!(res, Ok(None)) {
+                buf.extend_from_slice(&input[i + 1..]);
+                got = res.map(|h| h.map(|h| (h.target, buf.to_vec())));
+                break;
+            }
+        }
+        assert_eq!(got, want, "{:?}", String::from_utf8_lossy(input));
+        want
+    }
+
+    #[test]
+    fn bare_lf_rule_is_split_invariant() {
+        for &(label, input, want) in BARE_LF {
+            let strict = whole_and_bytewise(input, &Limits::default());
+            assert_eq!(strict, Err(ParseError::BareLf), "{label}");
+            match (whole_and_bytewise(input, &permissive()), want) {
+                (Ok(Some(_)), None) => {}
+                (got, want) => assert_eq!(got, want.map_or(Ok(None), Err), "{label}"),
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Heads made of good and bad lines with CRLF, LF or CR line ends: fed whole or byte by
+        /// byte, the answer is the same; by default no head with a bare LF gets through, and
+        /// with `allow_bare_lf` a bare LF is never the reason for an error.
+        #[test]
+        fn line_ends_split_invariant(
+            lines in proptest::collection::vec((0..7usize, 0..3usize), 1..8),
+            last_eol in 0..3usize,
+            allow_bare_lf: bool,
+        ) {
+            const LINES: &[&str] = &[
+                "GET /p HTTP/1.1", "Host: a", "X: 1", "Bad Name: v", " folded", "",
+                "Content-Length: 1",
+            ];
+            const EOLS: &[&str] = &["\r\n", "\n", "\r"];
+            let mut input = String::new();
+            for &(line, eol) in &lines {
+                input.push_str(LINES[line]);
+                input.push_str(EOLS[eol]);
+            }
+            input.push_str(EOLS[last_eol]);
+            input.push('x');
+            let limits = Limits { allow_bare_lf, ..Limits::default() };
+            match whole_and_bytewise(input.as_bytes(), &limits) {
+                Ok(Some((_, left))) if !allow_bare_lf => {
+                    let head = &input.as_bytes()[..input.len() - left.len()];
+                    proptest::prop_assert_eq!(first_bare_lf(head), None);
+                }
+                Err(ParseError::BareLf) => proptest::prop_assert!(!allow_bare_lf),
+                _ => {}
+            }
         }
     }
 
