@@ -63,6 +63,14 @@ pub struct Config {
     /// Whether an access line is logged per request (target `weir::access`, level INFO).
     /// Default true.
     pub access_log: bool,
+    /// What a read EOF from the client means. Default false: the client is gone, the
+    /// connection closes and a running app sees `ClientGone` (hyper's and nginx's default;
+    /// most clients that stop sending have stopped reading too). True: a client that sent
+    /// whole requests and then shut its write side (`shutdown(SHUT_WR)`: HTTP/1.0-style
+    /// scripts, `nc -N`, some health checkers) gets the responses to every request already
+    /// received, and the connection closes after the last (hyper's `half_close`). An EOF
+    /// inside a head or body still closes at once.
+    pub half_close: bool,
 }
 
 impl Default for Config {
@@ -87,6 +95,7 @@ impl Default for Config {
                 .clamp(4, 64),
             pool_queue: 256,
             access_log: true,
+            half_close: false,
         }
     }
 }

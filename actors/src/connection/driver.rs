@@ -49,6 +49,9 @@ impl ActorFuture<Connection> for Driver {
 impl Connection {
     /// Whether the state wants bytes from the socket now.
     fn wants_read(&self) -> bool {
+        if self.read_closed {
+            return false; // the client half-closed: there is nothing more to read
+        }
         match &self.state {
             State::Head | State::Drain { .. } | State::Linger { .. } => true,
             // Read while a body chunk is asked for; once the body is complete, keep reading
@@ -101,6 +104,11 @@ impl Connection {
             if ctx.state().stopping() {
                 return Poll::Ready(());
             }
+            if self.read_closed && matches!(self.state, State::Head | State::Drain { .. }) {
+                // Half-closed, and every whole request received is answered (what is left
+                // is a partial head or body that can never complete): close after the flush.
+                self.state = State::Closing;
+            }
 
             // Write first: it frees buffer space and acks the app.
             if !self.wbuf.is_empty() {
@@ -145,7 +153,11 @@ impl Connection {
                 match self.poll_read(cx) {
                     Poll::Ready(Ok(0)) => {
                         self.on_eof(ctx);
-                        return Poll::Ready(());
+                        if ctx.state().stopping() {
+                            return Poll::Ready(());
+                        }
+                        // Half-closed (see `half_close`): go on answering, reading no more.
+                        progressed = true;
                     }
                     Poll::Ready(Ok(_)) => {
                         progressed = true;

@@ -111,14 +111,29 @@ impl Connection {
     }
 
     /// End of input from the client.
+    /// By default the client is treated as gone (hyper's and nginx's default): in practice
+    /// most clients that stop sending have stopped reading too, and the app should stop.
+    /// With [`half_close`](crate::Config::half_close), a client that has sent whole
+    /// requests and shut its write side (HTTP/1.0-style scripts, `nc -N`, some health
+    /// checkers) gets the answers to every request it sent; the connection closes after
+    /// the last one.
     pub(super) fn on_eof(&mut self, ctx: &mut Context<Self>) {
+        let whole_request_sent = match &self.state {
+            // What is buffered may hold complete pipelined requests; serving them decides.
+            State::Head => !self.rbuf.is_empty(),
+            State::Active(r) => r.body.is_complete(),
+            _ => false,
+        };
+        if self.cfg().half_close && whole_request_sent {
+            tracing::debug!(parent: span_of(&self.span), "client half-closed; answering what it sent");
+            self.read_closed = true;
+            return;
+        }
         match &self.state {
             State::Head if !self.rbuf.is_empty() => {
                 tracing::debug!(parent: span_of(&self.span), "client closed mid-head");
             }
             State::Active(_) => {
-                // Half-closed clients are treated as gone (hyper's default): the response
-                // has nobody to go to in practice, and the app should stop.
                 tracing::debug!(parent: span_of(&self.span), "client closed during a request");
             }
             _ => {}

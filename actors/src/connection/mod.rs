@@ -89,6 +89,9 @@ pub(crate) struct Connection {
     write_progress: Instant,
     /// Whether the write side was shut down (lingering close).
     write_shut: bool,
+    /// The client shut its write side after whole requests and `half_close` is on: read no
+    /// more, answer what was received, then close.
+    read_closed: bool,
     /// The write buffer was empty after the last flush: the write timeout for new output
     /// runs from when it arrives, not from the last write.
     write_idle: bool,
@@ -129,6 +132,7 @@ impl Connection {
             read_progress: now,
             write_progress: now,
             write_shut: false,
+            read_closed: false,
             write_idle: true,
             span,
             _done: done,
