@@ -36,8 +36,8 @@ use bytes::Bytes;
 use futures::channel::oneshot;
 use futures::future::LocalBoxFuture;
 use futures::FutureExt;
-use weir::sync::BlockingTransport;
-use weir::{Error, Outcome, Part, Transport};
+use weir::rt::{self, BlockingTransport, Part, Transport};
+use weir::{Error, Outcome};
 
 use crate::pool::SyncPool;
 
@@ -90,7 +90,7 @@ impl Actor for AppActor {
                     act.finished = true;
                     match res.unwrap_or_else(|p| Err(Error::from_panic(&*p))) {
                         Ok(outcome) => {
-                            if let Some(switch) = outcome.into_switch() {
+                            if let Some(switch) = rt::take_switch(outcome) {
                                 act.run_switched(switch);
                             }
                         }
@@ -119,7 +119,7 @@ impl AppActor {
         }
     }
 
-    fn run_switched(&self, switch: weir::sync::Switch) {
+    fn run_switched(&self, switch: rt::Switch) {
         if let Err(error) = run_switched(switch, &self.conn, self.seq, &self.pool) {
             self.fail(error);
         }
@@ -130,7 +130,7 @@ impl AppActor {
 /// body where the async one stopped; its result or panic goes to the connection. Fails
 /// (503) when the pool is full.
 pub(crate) fn run_switched(
-    switch: weir::sync::Switch,
+    switch: rt::Switch,
     conn: &WeakAddr<Connection>,
     seq: u64,
     pool: &SyncPool,

@@ -45,7 +45,8 @@ use futures::future::LocalBoxFuture;
 use http::{Method, StatusCode, Version};
 use tracing::Level;
 use weir::h1::{self, BodyEncoder, ParseError, RequestInfo};
-use weir::{CloseReason, CloseSignal, Error, Exchange, Outcome, Part, Request};
+use weir::rt::{self, ConnInfo, Part};
+use weir::{CloseReason, CloseSignal, Error, Outcome};
 
 use crate::app::{run_switched, ActorTransport, AppActor, InlineDrive};
 use crate::body::{BodyStage, Expect, Pump};
@@ -373,10 +374,10 @@ impl Connection {
         if self.shutting_down {
             signal.close(CloseReason::Shutdown);
         }
-        let req = Request::new(head, self.peer, self.local);
+        let req = rt::request(head, ConnInfo::new(self.peer, self.local));
         let me = self.me.clone();
         let transport = ActorTransport::new(self.id, seq, me, self.worker.pool.clone());
-        let fut = (self.worker.app)(Exchange::new(req, Box::new(transport), signal.clone()));
+        let fut = (self.worker.app)(rt::exchange(req, Box::new(transport), signal.clone()));
         self.state = State::Active(InFlight {
             seq,
             body,
@@ -458,7 +459,7 @@ impl Connection {
         let current = matches!(&self.state, State::Active(r) if r.seq == seq);
         match out {
             Ok(outcome) => {
-                if let Some(switch) = outcome.into_switch() {
+                if let Some(switch) = rt::take_switch(outcome) {
                     let me = self.me.clone();
                     if let Err(e) = run_switched(switch, &me, seq, &self.worker.pool) {
                         if current {

@@ -15,173 +15,26 @@
 //! - [`Exchange::closed`] resolves when the client goes away or the server is shutting down,
 //!   on a signal separate from body reads.
 //!
-//! The runtime (crate `weir-actors`) supplies a [`Transport`] that turns each of these awaits
-//! into a message to the connection actor; apps never see it.
+//! The runtime (crate `weir-actors`) builds the exchange with [`rt::exchange`](crate::rt::exchange)
+//! around a [`Transport`](crate::rt::Transport) that turns each of these awaits into a message
+//! to the connection actor; apps never see it.
 
 use std::fmt;
 use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::Poll;
 
 use bytes::{Bytes, BytesMut};
 use futures::future::{poll_fn, LocalBoxFuture};
-use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH};
-use http::{HeaderMap, Method, StatusCode, Version};
+use http::header::{HeaderValue, CONTENT_LENGTH};
+use http::{HeaderMap, StatusCode};
 
+use crate::blocking::{Switch, SyncExchange};
 use crate::error::{Error, Result};
-use crate::h1::{BodyFraming, RequestHead};
+use crate::h1::BodyFraming;
+use crate::request::Request;
+use crate::response::{HeadState, IntoHeaders, Part};
+use crate::rt::Transport;
 use crate::signal::{CloseReason, CloseSignal};
-use crate::sync::{BlockingTransport, Switch, SyncExchange};
-
-/// The request an app is called with: the seed's `environ`.
-pub struct Request {
-    head: RequestHead,
-    peer: SocketAddr,
-    local: SocketAddr,
-    extensions: http::Extensions,
-}
-
-impl Request {
-    /// Build a request from a parsed head and the connection's addresses (used by runtimes).
-    pub fn new(head: RequestHead, peer: SocketAddr, local: SocketAddr) -> Request {
-        Request {
-            head,
-            peer,
-            local,
-            extensions: http::Extensions::new(),
-        }
-    }
-
-    /// The request method.
-    pub fn method(&self) -> &Method {
-        &self.head.method
-    }
-
-    /// The request-target exactly as sent.
-    pub fn target(&self) -> &str {
-        &self.head.target
-    }
-
-    /// The path part of the target (not percent-decoded).
-    pub fn path(&self) -> &str {
-        self.head.path()
-    }
-
-    /// The query part of the target, without the `?`.
-    pub fn query(&self) -> Option<&str> {
-        self.head.query()
-    }
-
-    /// The first value of query parameter `name` (split on `&` and `=`, not percent-decoded).
-    pub fn query_param(&self, name: &str) -> Option<&str> {
-        self.query()?.split('&').find_map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (k == name).then_some(v)
-        })
-    }
-
-    /// The protocol version (HTTP/1.0 or HTTP/1.1).
-    pub fn version(&self) -> Version {
-        self.head.version
-    }
-
-    /// The request headers.
-    pub fn headers(&self) -> &HeaderMap {
-        &self.head.headers
-    }
-
-    /// How the body is framed: empty, a Content-Length, or chunked.
-    pub fn framing(&self) -> BodyFraming {
-        self.head.framing
-    }
-
-    /// The client's address.
-    pub fn peer_addr(&self) -> SocketAddr {
-        self.peer
-    }
-
-    /// The server's address this request arrived on.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local
-    }
-
-    /// The URL scheme; weir serves plain TCP, so `"http"`.
-    pub fn scheme(&self) -> &'static str {
-        "http"
-    }
-
-    /// Server- and middleware-specific values, keyed by type.
-    pub fn extensions(&self) -> &http::Extensions {
-        &self.extensions
-    }
-
-    /// Mutable access to the extensions, for middleware that adds keys.
-    pub fn extensions_mut(&mut self) -> &mut http::Extensions {
-        &mut self.extensions
-    }
-
-    /// Mutable access to the headers, for middleware that rewrites them.
-    pub fn headers_mut(&mut self) -> &mut HeaderMap {
-        &mut self.head.headers
-    }
-}
-
-impl fmt::Debug for Request {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Request")
-            .field("method", self.method())
-            .field("target", &self.target())
-            .field("version", &self.version())
-            .field("peer", &self.peer)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A response's status line and headers, as given to `start`.
-#[derive(Clone, Debug)]
-pub struct ResponseHead {
-    /// The status code.
-    pub status: StatusCode,
-    /// The app's headers. The server adds `date`, `server` and framing headers.
-    pub headers: HeaderMap,
-}
-
-/// One step of the response, as the runtime receives it.
-#[derive(Debug)]
-pub struct Part {
-    /// The head, present on the first part only (when the response is committed). Boxed:
-    /// it is built once per response and moved through several hands.
-    pub head: Option<Box<ResponseHead>>,
-    /// Body bytes (may be empty on the last part).
-    pub body: Bytes,
-    /// Whether this is the end of the response.
-    pub end: bool,
-}
-
-/// The runtime's half of an exchange: how body chunks arrive and response parts leave.
-/// Implemented by `weir-actors` (messages to the connection actor) and by test doubles.
-pub trait Transport {
-    /// Ask for the next body chunk and poll for it. `Ok(None)` is the end of the body. Once
-    /// called, keep polling the same request until it is ready (the exchange guarantees it).
-    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>>>;
-
-    /// Hand a response part to the connection. Called only when the previous part was flushed.
-    fn start_send(&mut self, part: Part) -> Result<()>;
-
-    /// Ready once the connection has taken the last part (its write buffer is below the
-    /// high-water mark), so the app may produce the next value.
-    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>>;
-
-    /// Run `job` on the blocking pool (for [`Exchange::blocking`]). Fails with a 503 error
-    /// when the pool and its queue are full.
-    fn spawn_blocking(&mut self, job: Box<dyn FnOnce() + Send>) -> Result<()>;
-
-    /// The blocking transport that continues this exchange after the sync switch: its
-    /// reads start exactly where this transport's stopped (including a chunk request still
-    /// in flight).
-    fn into_blocking(self: Box<Self>) -> Arc<dyn BlockingTransport>;
-}
 
 /// What an app returns: proof that it finished its response, or the sync switch. Only
 /// [`Exchange::end`], [`Exchange::respond`] and [`Exchange::switch_to_sync`] (and their
@@ -197,22 +50,10 @@ impl Outcome {
         Outcome { switch: None }
     }
 
-    /// The pending sync switch, if the app asked for one (for runtimes).
-    pub fn into_switch(self) -> Option<Switch> {
+    /// Runtimes take the switch with [`rt::take_switch`](crate::rt::take_switch).
+    pub(crate) fn into_switch(self) -> Option<Switch> {
         self.switch.map(|b| *b)
     }
-}
-
-/// Where the response stands.
-#[derive(Debug)]
-enum Head {
-    /// `start` not called yet.
-    None,
-    /// Started, not yet on the wire: `restart` may still replace it. Boxed so a request
-    /// that waits before starting (a long-poll) carries one pointer, not a header map.
-    Pending(Box<ResponseHead>),
-    /// Sent with the first body bytes (or the end): fixed.
-    Committed,
 }
 
 /// One request/response exchange, handed to an async-aware app.
@@ -226,7 +67,7 @@ struct ExchangeState {
     req: Request,
     transport: Box<dyn Transport>,
     signal: CloseSignal,
-    head: Head,
+    head: HeadState,
     /// The one-per-yield credit: a read spends it, a yielded value restores it.
     may_read: bool,
     /// A chunk request is outstanding at the transport (the `next()` future was dropped
@@ -245,14 +86,18 @@ impl fmt::Debug for Exchange {
 }
 
 impl Exchange {
-    /// Create an exchange (used by runtimes).
-    pub fn new(req: Request, transport: Box<dyn Transport>, signal: CloseSignal) -> Exchange {
+    /// Runtimes build one with [`rt::exchange`](crate::rt::exchange).
+    pub(crate) fn new(
+        req: Request,
+        transport: Box<dyn Transport>,
+        signal: CloseSignal,
+    ) -> Exchange {
         let input_done = req.framing() == BodyFraming::Empty;
         Exchange(Box::new(ExchangeState {
             req,
             transport,
             signal,
-            head: Head::None,
+            head: HeadState::Idle,
             may_read: true,
             read_pending: false,
             input_done,
@@ -304,37 +149,23 @@ impl Exchange {
     /// Start the response (`start_response`). The head is sent with the first body bytes, so
     /// until then [`restart`](Self::restart) can replace it.
     pub fn start(&mut self, status: StatusCode, headers: impl IntoHeaders) -> Result<()> {
-        if !matches!(self.0.head, Head::None) {
-            return Err(Error::already_started());
-        }
-        self.0.head = Head::Pending(Box::new(ResponseHead {
-            status,
-            headers: headers.into_headers()?,
-        }));
-        Ok(())
+        self.0.head.start(status, headers)
     }
 
     /// Replace the response head (`start_response` with `exc_info`): allowed until the first
     /// body bytes are sent, an error after.
     pub fn restart(&mut self, status: StatusCode, headers: impl IntoHeaders) -> Result<()> {
-        if matches!(self.0.head, Head::Committed) {
-            return Err(Error::headers_sent());
-        }
-        self.0.head = Head::None;
-        self.start(status, headers)
+        self.0.head.restart(status, headers)
     }
 
     /// Whether the head has been sent (no more `restart`).
     pub fn is_committed(&self) -> bool {
-        matches!(self.0.head, Head::Committed)
+        self.0.head.is_committed()
     }
 
     /// The pending head's headers, to adjust before it is sent (for middleware).
     pub fn pending_headers_mut(&mut self) -> Option<&mut HeaderMap> {
-        match &mut self.0.head {
-            Head::Pending(h) => Some(&mut h.headers),
-            _ => None,
-        }
+        self.0.head.pending_headers_mut()
     }
 
     /// Yield one value of the response body. An empty value only gives control back (and,
@@ -350,7 +181,7 @@ impl Exchange {
             yield_now().await;
             return Ok(());
         }
-        let head = self.commit()?;
+        let head = self.0.head.commit()?;
         self.0.transport.start_send(Part {
             head,
             body: data,
@@ -370,7 +201,7 @@ impl Exchange {
         if self.0.signal.is_client_gone() {
             return Err(Error::disconnected());
         }
-        let head = self.commit()?;
+        let head = self.0.head.commit()?;
         self.0.transport.start_send(Part {
             head,
             body: Bytes::new(),
@@ -381,7 +212,7 @@ impl Exchange {
 
     /// Yield the last value and finish the response.
     pub async fn end(mut self, data: impl Into<Bytes>) -> Result<Outcome> {
-        let head = self.commit()?;
+        let head = self.0.head.end()?;
         self.0.transport.start_send(Part {
             head,
             body: data.into(),
@@ -436,7 +267,7 @@ impl Exchange {
 
     /// The sync switch (the seed's `input_factory`): hand the rest of this request to
     /// `cont`, which runs on a blocking-pool thread (not this one) with a [`SyncExchange`]
-    /// whose [`Input`](crate::sync::Input) starts at exactly the first body byte
+    /// whose [`Input`](crate::blocking::Input) starts at exactly the first body byte
     /// [`next`](Self::next) has not handed out, and whose response carries on from here (a
     /// head already started or sent stays valid). Return the value it gives from the app:
     /// that is the "yield it as the next value" of the seed.
@@ -444,19 +275,21 @@ impl Exchange {
     where
         F: FnOnce(SyncExchange) -> Result<Outcome> + Send + 'static,
     {
-        let (head, committed) = match self.0.head {
-            Head::None => (None, false),
-            Head::Pending(h) => (Some(h), false),
-            Head::Committed => (None, true),
-        };
+        let ExchangeState {
+            req,
+            transport,
+            signal,
+            head,
+            input_done,
+            ..
+        } = *self.0;
         Outcome {
             switch: Some(Box::new(Switch {
-                request: self.0.req,
-                input_done: self.0.input_done,
+                request: req,
+                input_done,
                 head,
-                committed,
-                signal: self.0.signal,
-                transport: Some(self.0.transport),
+                signal,
+                transport,
                 cont: Box::new(cont),
             })),
         }
@@ -506,18 +339,6 @@ impl Exchange {
     pub fn close_signal(&self) -> CloseSignal {
         self.0.signal.clone()
     }
-
-    /// Take the pending head for the first part; `None` once committed.
-    fn commit(&mut self) -> Result<Option<Box<ResponseHead>>> {
-        match std::mem::replace(&mut self.0.head, Head::Committed) {
-            Head::Pending(h) => Ok(Some(h)),
-            Head::Committed => Ok(None),
-            Head::None => {
-                self.0.head = Head::None;
-                Err(Error::not_started())
-            }
-        }
-    }
 }
 
 /// Give control back to the executor once (what an empty yield means).
@@ -533,43 +354,6 @@ async fn yield_now() {
         }
     })
     .await
-}
-
-/// Things `start` accepts as headers: a `HeaderMap`, or name/value string pairs.
-pub trait IntoHeaders {
-    /// Convert, validating names and values.
-    fn into_headers(self) -> Result<HeaderMap>;
-}
-
-impl IntoHeaders for HeaderMap {
-    fn into_headers(self) -> Result<HeaderMap> {
-        Ok(self)
-    }
-}
-
-impl<K: AsRef<str>, V: AsRef<str>, const N: usize> IntoHeaders for [(K, V); N] {
-    fn into_headers(self) -> Result<HeaderMap> {
-        pairs_to_map(self)
-    }
-}
-
-impl<K: AsRef<str>, V: AsRef<str>> IntoHeaders for Vec<(K, V)> {
-    fn into_headers(self) -> Result<HeaderMap> {
-        pairs_to_map(self)
-    }
-}
-
-fn pairs_to_map<K: AsRef<str>, V: AsRef<str>>(
-    pairs: impl IntoIterator<Item = (K, V)>,
-) -> Result<HeaderMap> {
-    let mut map = HeaderMap::new();
-    for (k, v) in pairs {
-        let name =
-            HeaderName::from_bytes(k.as_ref().as_bytes()).map_err(|_| Error::invalid_header())?;
-        let value = HeaderValue::from_str(v.as_ref()).map_err(|_| Error::invalid_header())?;
-        map.append(name, value);
-    }
-    Ok(map)
 }
 
 /// An async-aware application: called once per request with its [`Exchange`].
