@@ -375,3 +375,269 @@ where
         Box::pin(self(ex))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::pin::pin;
+
+    use futures::executor::block_on;
+
+    use super::*;
+    use crate::rt::testing::{poll_once, Script, Sent};
+
+    const POST: &str = "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 6";
+
+    fn sent(status: Option<u16>, body: &'static str, end: bool) -> Sent {
+        Sent {
+            status: status.map(|s| StatusCode::from_u16(s).unwrap()),
+            body: Bytes::from_static(body.as_bytes()),
+            end,
+        }
+    }
+
+    #[test]
+    fn second_read_without_a_yield_is_refused() {
+        let script = Script::new();
+        script.chunk("abc").chunk("def");
+        let mut ex = script.exchange(POST);
+        assert_eq!(block_on(ex.next()).unwrap().unwrap(), "abc");
+        let e = block_on(ex.next()).unwrap_err();
+        assert!(e.is_read_without_yield(), "{e}");
+        assert_eq!(
+            script.reads(),
+            1,
+            "the refused read never reached the transport"
+        );
+    }
+
+    #[test]
+    fn an_empty_send_restores_the_read_credit() {
+        let script = Script::new();
+        script.chunk("abc").chunk("def").eof();
+        let mut ex = script.exchange(POST);
+        ex.start(StatusCode::OK, HeaderMap::new()).unwrap();
+        assert_eq!(block_on(ex.next()).unwrap().unwrap(), "abc");
+        block_on(ex.send(Bytes::new())).unwrap();
+        assert_eq!(block_on(ex.next()).unwrap().unwrap(), "def");
+        block_on(ex.send("x")).unwrap();
+        assert_eq!(block_on(ex.next()).unwrap(), None);
+        assert!(ex.input_done());
+        assert_eq!(
+            script.sent(),
+            [sent(Some(200), "x", false)],
+            "an empty yield sends nothing"
+        );
+    }
+
+    #[test]
+    fn an_empty_send_gives_control_back_once() {
+        let script = Script::new();
+        let mut ex = script.exchange(POST);
+        let mut fut = pin!(ex.send(Bytes::new()));
+        assert!(poll_once(fut.as_mut()).is_pending());
+        assert!(matches!(poll_once(fut.as_mut()), Poll::Ready(Ok(()))));
+    }
+
+    #[test]
+    fn a_dropped_read_resumes_without_spending_credit() {
+        let script = Script::new();
+        let mut ex = script.exchange(POST);
+        {
+            let fut = pin!(ex.next());
+            assert!(poll_once(fut).is_pending(), "nothing queued yet");
+        }
+        script.chunk("abcdef");
+        assert_eq!(block_on(ex.next()).unwrap().unwrap(), "abcdef");
+        assert_eq!(
+            script.reads(),
+            1,
+            "the second call resumed the first request"
+        );
+        assert!(block_on(ex.next()).unwrap_err().is_read_without_yield());
+    }
+
+    #[test]
+    fn a_bodiless_request_reads_end_without_asking() {
+        let script = Script::new();
+        let mut ex = script.exchange("GET / HTTP/1.1\r\nHost: x");
+        assert!(ex.input_done());
+        assert_eq!(block_on(ex.next()).unwrap(), None);
+        assert_eq!(
+            block_on(ex.next()).unwrap(),
+            None,
+            "no credit needed at the end"
+        );
+        assert_eq!(script.reads(), 0);
+    }
+
+    #[test]
+    fn a_read_error_ends_the_input() {
+        let script = Script::new();
+        script.fail(Error::body_timeout());
+        let mut ex = script.exchange(POST);
+        assert!(block_on(ex.next()).unwrap_err().is_timeout());
+        assert!(ex.input_done());
+    }
+
+    #[test]
+    fn restart_replaces_the_head_until_the_first_bytes() {
+        let script = Script::new();
+        let mut ex = script.exchange(POST);
+        ex.start(StatusCode::OK, [("x-a", "1")]).unwrap();
+        ex.restart(StatusCode::BAD_GATEWAY, [("x-b", "2")]).unwrap();
+        ex.pending_headers_mut()
+            .unwrap()
+            .insert("x-c", HeaderValue::from_static("3"));
+        assert!(!ex.is_committed());
+        block_on(ex.send("a")).unwrap();
+        assert!(ex.is_committed());
+        let e = ex.restart(StatusCode::OK, HeaderMap::new()).unwrap_err();
+        assert!(
+            e.is_misuse() && e.to_string().contains("after body bytes"),
+            "{e}"
+        );
+        assert!(ex.pending_headers_mut().is_none());
+        let _ = block_on(ex.end("b")).unwrap();
+        assert_eq!(
+            script.sent(),
+            [sent(Some(502), "a", false), sent(None, "b", true)]
+        );
+    }
+
+    #[test]
+    fn start_twice_is_refused() {
+        let script = Script::new();
+        let mut ex = script.exchange(POST);
+        ex.start(StatusCode::OK, HeaderMap::new()).unwrap();
+        let e = ex.start(StatusCode::OK, HeaderMap::new()).unwrap_err();
+        assert!(e.is_misuse() && e.to_string().contains("twice"), "{e}");
+    }
+
+    #[test]
+    fn body_without_start_is_refused_and_sends_nothing() {
+        let script = Script::new();
+        let mut ex = script.exchange(POST);
+        let e = block_on(ex.send("a")).unwrap_err();
+        assert!(e.to_string().contains("before start()"), "{e}");
+        let e = block_on(ex.send_head()).unwrap_err();
+        assert!(e.to_string().contains("before start()"), "{e}");
+        let e = block_on(ex.end("a")).unwrap_err();
+        assert!(e.to_string().contains("before start()"), "{e}");
+        assert!(script.sent().is_empty());
+    }
+
+    #[test]
+    fn send_waits_for_the_ack() {
+        let script = Script::new();
+        script.hold_acks();
+        let mut ex = script.exchange(POST);
+        ex.start(StatusCode::OK, HeaderMap::new()).unwrap();
+        {
+            let mut fut = pin!(ex.send("a"));
+            assert!(poll_once(fut.as_mut()).is_pending());
+            assert!(poll_once(fut.as_mut()).is_pending(), "still held");
+            assert_eq!(
+                script.sent(),
+                [sent(Some(200), "a", false)],
+                "taken, not acked"
+            );
+            script.release_ack();
+            assert!(matches!(poll_once(fut.as_mut()), Poll::Ready(Ok(()))));
+        }
+        let mut fut = pin!(ex.end("b"));
+        assert!(poll_once(fut.as_mut()).is_pending());
+        script.release_ack();
+        assert!(matches!(poll_once(fut.as_mut()), Poll::Ready(Ok(_))));
+        assert_eq!(script.sent(), [sent(None, "b", true)]);
+    }
+
+    #[test]
+    fn send_head_commits_before_any_body() {
+        let script = Script::new();
+        let mut ex = script.exchange(POST);
+        ex.start(StatusCode::OK, HeaderMap::new()).unwrap();
+        block_on(ex.send_head()).unwrap();
+        block_on(ex.send_head()).unwrap();
+        assert!(ex.is_committed());
+        let _ = block_on(ex.end("z")).unwrap();
+        assert_eq!(
+            script.sent(),
+            [sent(Some(200), "", false), sent(None, "z", true)],
+            "the head went out once"
+        );
+    }
+
+    #[test]
+    fn send_after_the_client_left_is_disconnected() {
+        let script = Script::new();
+        let mut ex = script.exchange(POST);
+        ex.start(StatusCode::OK, HeaderMap::new()).unwrap();
+        ex.close_signal().close(CloseReason::ClientGone);
+        assert!(block_on(ex.send("a")).unwrap_err().is_disconnected());
+        assert!(script.sent().is_empty());
+    }
+
+    #[test]
+    fn respond_replaces_a_started_head_and_adds_a_length() {
+        let script = Script::new();
+        let mut ex = script.exchange(POST);
+        ex.start(StatusCode::OK, HeaderMap::new()).unwrap();
+        let _ = block_on(ex.respond(StatusCode::CREATED, HeaderMap::new(), "hello")).unwrap();
+        let parts = script.sent();
+        assert_eq!(parts, [sent(Some(201), "hello", true)]);
+    }
+
+    #[test]
+    fn read_to_end_yields_between_reads() {
+        let script = Script::new();
+        script.chunk("abc").chunk("def").eof();
+        let mut ex = script.exchange(POST);
+        assert_eq!(block_on(ex.read_to_end(6)).unwrap(), "abcdef");
+        assert_eq!(script.reads(), 3);
+    }
+
+    #[test]
+    fn read_to_end_refuses_past_its_bound() {
+        let script = Script::new();
+        script.chunk("abc").chunk("def").eof();
+        let mut ex = script.exchange(POST);
+        let e = block_on(ex.read_to_end(4)).unwrap_err();
+        assert_eq!(e.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    }
+
+    #[test]
+    fn blocking_returns_the_result_or_the_panic() {
+        let script = Script::new();
+        let mut ex = script.exchange(POST);
+        assert_eq!(block_on(ex.blocking(|| 6 * 7)).unwrap(), 42);
+        let e = block_on(ex.blocking(|| panic!("boom"))).unwrap_err();
+        assert!(e.is_panic() && e.to_string().contains("boom"), "{e}");
+    }
+
+    #[test]
+    fn a_finished_outcome_holds_no_switch() {
+        let script = Script::new();
+        let mut ex = script.exchange(POST);
+        ex.start(StatusCode::OK, HeaderMap::new()).unwrap();
+        let outcome = block_on(ex.end("")).unwrap();
+        assert!(crate::rt::take_switch(outcome).is_none());
+    }
+
+    #[test]
+    fn the_exchange_stays_one_pointer_with_no_extra_words() {
+        use std::mem::size_of;
+        assert_eq!(size_of::<Exchange>(), size_of::<usize>());
+        // The state is its parts plus one word for the read flags: a new field (or a head
+        // state that is not boxed) shows up here before it shows up in a Comet server's RSS.
+        let parts = size_of::<Request>()
+            + size_of::<Box<dyn Transport>>()
+            + size_of::<CloseSignal>()
+            + size_of::<HeadState>()
+            + size_of::<usize>();
+        assert!(
+            size_of::<ExchangeState>() <= parts,
+            "{} > {parts}",
+            size_of::<ExchangeState>()
+        );
+    }
+}

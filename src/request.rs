@@ -197,3 +197,99 @@ impl fmt::Debug for Request {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rt::testing::{addr, request};
+
+    #[test]
+    fn query_param_decodes_form_encoding() {
+        let req =
+            request("GET /s?q=a%20b&plus=1+2&raw=%E2%9C%93&empty&q=second HTTP/1.1\r\nHost: x");
+        assert_eq!(
+            req.query_param("q").as_deref(),
+            Some("a b"),
+            "the first one wins"
+        );
+        assert_eq!(req.query_param("plus").as_deref(), Some("1 2"));
+        assert_eq!(req.query_param("raw").as_deref(), Some("\u{2713}"));
+        assert_eq!(req.query_param("empty").as_deref(), Some(""));
+        assert_eq!(req.query_param("missing"), None);
+        assert!(
+            matches!(req.query_param("empty"), Some(Cow::Borrowed(_))),
+            "nothing to decode, nothing copied"
+        );
+    }
+
+    #[test]
+    fn raw_query_param_is_as_sent() {
+        let req = request("GET /s?q=a%20b&plus=1+2 HTTP/1.1\r\nHost: x");
+        assert_eq!(req.raw_query_param("q"), Some("a%20b"));
+        assert_eq!(req.raw_query_param("plus"), Some("1+2"));
+        assert_eq!(req.query(), Some("q=a%20b&plus=1+2"));
+    }
+
+    #[test]
+    fn query_pairs_decodes_names_and_values_in_order() {
+        let req = request("GET /s?a%5B%5D=1&b=x+y HTTP/1.1\r\nHost: x");
+        let pairs: Vec<(String, String)> = req
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [("a[]".into(), "1".into()), ("b".into(), "x y".into())]
+        );
+        assert_eq!(req.query_param("a[]").as_deref(), Some("1"));
+    }
+
+    #[test]
+    fn no_query_means_no_params() {
+        let req = request("GET /s HTTP/1.1\r\nHost: x");
+        assert_eq!(req.query(), None);
+        assert_eq!(req.query_param("q"), None);
+        assert_eq!(req.raw_query_param("q"), None);
+        assert_eq!(req.query_pairs().count(), 0);
+    }
+
+    #[test]
+    fn scheme_follows_tls() {
+        let plain = request("GET / HTTP/1.1\r\nHost: x");
+        assert!(!plain.is_secure());
+        assert_eq!(plain.scheme(), "http");
+        let mut buf = bytes::BytesMut::from("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        let head = crate::h1::parse_head(&mut buf, &crate::Limits::default())
+            .unwrap()
+            .unwrap();
+        let conn = ConnInfo::with_secure(addr("10.0.0.1:5000"), addr("10.0.0.2:443"), true);
+        let tls = Request::new(head, conn);
+        assert!(tls.is_secure());
+        assert_eq!(tls.scheme(), "https");
+        assert_eq!(tls.local_addr(), addr("10.0.0.2:443"));
+        assert_eq!(tls.peer_addr(), addr("10.0.0.1:5000"));
+    }
+
+    #[test]
+    fn conn_info_keeps_addresses_whole() {
+        let peer = addr("[fe80::1%7]:5000");
+        for local in [addr("[fe80::2%3]:443"), addr("127.0.0.1:80")] {
+            for secure in [false, true] {
+                let c = ConnInfo::with_secure(peer, local, secure);
+                assert_eq!(
+                    (c.peer_addr(), c.local_addr(), c.is_secure()),
+                    (peer, local, secure)
+                );
+            }
+        }
+        assert!(!ConnInfo::new(peer, peer).is_secure());
+    }
+
+    #[test]
+    fn the_tls_flag_costs_no_space() {
+        assert_eq!(
+            std::mem::size_of::<ConnInfo>(),
+            2 * std::mem::size_of::<SocketAddr>()
+        );
+    }
+}

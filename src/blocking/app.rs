@@ -96,3 +96,70 @@ pub fn bridge<S: SyncApp>(app: S) -> impl App {
         async move { Ok(ex.switch_to_sync(move |sx| run_sync_app(&*app, sx))) }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::BufRead;
+
+    use futures::executor::block_on;
+    use http::{HeaderMap, StatusCode};
+
+    use super::*;
+    use crate::blocking::{add_header, content_length};
+    use crate::rt::take_switch;
+    use crate::rt::testing::Script;
+
+    fn lines(
+        _: &mut Request,
+        input: &mut Input,
+        start: &mut StartResponse,
+    ) -> Result<ResponseBody> {
+        let n = input.lines().count();
+        start.start(StatusCode::OK, HeaderMap::new())?;
+        Ok(ResponseBody::chunks(vec![
+            Ok(Bytes::from(format!("lines={n}"))),
+            Ok(Bytes::from_static(b";")),
+        ]))
+    }
+
+    fn serve(app: impl App, script: &Script) {
+        let ex = script.exchange("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4");
+        let outcome = block_on(app.call(ex)).unwrap();
+        let _ = take_switch(outcome)
+            .expect("bridge switches")
+            .into_job()
+            .run()
+            .unwrap();
+    }
+
+    #[test]
+    fn bridge_sends_the_body_chunk_by_chunk() {
+        let script = Script::new();
+        script.chunk("a\nb\n").eof();
+        serve(bridge(lines), &script);
+        let sent = script.sent();
+        let bodies: Vec<&[u8]> = sent.iter().map(|s| &s.body[..]).collect();
+        assert_eq!(bodies, [&b"lines=2"[..], b";", b""]);
+        assert!(sent[0].status.is_some() && sent[2].end);
+    }
+
+    #[test]
+    fn sync_middleware_sees_the_pending_head() {
+        let script = Script::new();
+        script.chunk("a\n").eof();
+        serve(
+            bridge(add_header(content_length(lines, 64), "x-m", "1")),
+            &script,
+        );
+        let sent = script.sent_parts();
+        assert_eq!(
+            sent.len(),
+            2,
+            "content_length buffers the body into one part"
+        );
+        assert_eq!(&sent[0].body[..], b"lines=1;");
+        let head = sent[0].head.as_ref().unwrap();
+        assert_eq!(head.headers["content-length"], "8");
+        assert_eq!(head.headers["x-m"], "1");
+    }
+}

@@ -86,3 +86,105 @@ impl StartResponse {
         Ok(Outcome::done())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderValue;
+
+    use super::*;
+    use crate::rt::testing::{Script, Sent};
+
+    fn start_response(script: &Script) -> StartResponse {
+        StartResponse::new(script.blocking(), HeadState::Idle)
+    }
+
+    fn sent(status: Option<u16>, body: &'static str, end: bool) -> Sent {
+        Sent {
+            status: status.map(|s| StatusCode::from_u16(s).unwrap()),
+            body: Bytes::from_static(body.as_bytes()),
+            end,
+        }
+    }
+
+    #[test]
+    fn write_sends_the_head_with_the_first_bytes_only() {
+        let script = Script::new();
+        let mut sr = start_response(&script);
+        sr.start(StatusCode::OK, [("x-a", "1")]).unwrap();
+        assert_eq!(sr.status(), Some(StatusCode::OK));
+        sr.write("").unwrap();
+        assert!(!sr.is_committed(), "an empty write sends nothing");
+        sr.write("a").unwrap();
+        sr.write("b").unwrap();
+        let _ = sr.end("c").unwrap();
+        assert_eq!(
+            script.sent(),
+            [
+                sent(Some(200), "a", false),
+                sent(None, "b", false),
+                sent(None, "c", true)
+            ]
+        );
+    }
+
+    #[test]
+    fn restart_before_the_first_write_replaces_the_head() {
+        let script = Script::new();
+        let mut sr = start_response(&script);
+        sr.start(StatusCode::OK, HeaderMap::new()).unwrap();
+        sr.restart(StatusCode::INTERNAL_SERVER_ERROR, HeaderMap::new())
+            .unwrap();
+        sr.headers_mut()
+            .unwrap()
+            .insert("x-m", HeaderValue::from_static("1"));
+        let _ = sr.end("oops").unwrap();
+        assert_eq!(script.sent(), [sent(Some(500), "oops", true)]);
+    }
+
+    #[test]
+    fn restart_after_a_write_is_refused() {
+        let script = Script::new();
+        let mut sr = start_response(&script);
+        sr.start(StatusCode::OK, HeaderMap::new()).unwrap();
+        sr.write("a").unwrap();
+        let e = sr.restart(StatusCode::OK, HeaderMap::new()).unwrap_err();
+        assert!(e.to_string().contains("after body bytes"), "{e}");
+        assert!(sr.headers_mut().is_none());
+        assert_eq!(sr.status(), None);
+    }
+
+    #[test]
+    fn start_twice_and_body_before_start_are_refused() {
+        let script = Script::new();
+        let mut sr = start_response(&script);
+        assert!(sr
+            .write("a")
+            .unwrap_err()
+            .to_string()
+            .contains("before start()"));
+        assert!(sr
+            .end("a")
+            .unwrap_err()
+            .to_string()
+            .contains("before start()"));
+        sr.start(StatusCode::OK, HeaderMap::new()).unwrap();
+        assert!(sr
+            .start(StatusCode::OK, HeaderMap::new())
+            .unwrap_err()
+            .is_misuse());
+        assert!(script.sent().is_empty());
+    }
+
+    #[test]
+    fn nothing_goes_out_after_end() {
+        let script = Script::new();
+        let mut sr = start_response(&script);
+        sr.start(StatusCode::OK, HeaderMap::new()).unwrap();
+        let _ = sr.end("").unwrap();
+        assert!(sr.is_committed());
+        assert!(sr.write("late").is_err());
+        assert!(sr.end("late").is_err());
+        assert!(sr.restart(StatusCode::OK, HeaderMap::new()).is_err());
+        assert_eq!(script.sent(), [sent(Some(200), "", true)]);
+    }
+}

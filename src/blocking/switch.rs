@@ -100,3 +100,152 @@ impl SyncJob {
         (self.cont)(self.sx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::pin::pin;
+
+    use futures::executor::block_on;
+    use http::{HeaderMap, StatusCode};
+
+    use crate::rt::testing::{poll_once, Script, Sent};
+    use crate::rt::{take_switch, SyncJob};
+    use crate::{Exchange, Outcome};
+
+    const POST: &str = "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 6";
+
+    fn job(outcome: Outcome) -> SyncJob {
+        take_switch(outcome).expect("a switch").into_job()
+    }
+
+    fn switch_reading_rest(ex: Exchange) -> Outcome {
+        ex.switch_to_sync(|mut sx| {
+            let mut rest = String::new();
+            sx.input.read_to_string(&mut rest)?;
+            if sx.response.status().is_none() && !sx.response.is_committed() {
+                sx.response.start(StatusCode::OK, HeaderMap::new())?;
+            }
+            sx.end(rest)
+        })
+    }
+
+    fn bodies(sent: &[Sent]) -> Vec<&[u8]> {
+        sent.iter().map(|s| &s.body[..]).collect()
+    }
+
+    #[test]
+    fn a_pending_head_carries_over_and_stays_replaceable() {
+        let script = Script::new();
+        let mut ex = script.exchange(POST);
+        ex.start(StatusCode::OK, [("x-async", "1")]).unwrap();
+        let outcome = ex.switch_to_sync(|mut sx| {
+            assert_eq!(sx.response.status(), Some(StatusCode::OK));
+            assert!(sx.response.headers_mut().unwrap().contains_key("x-async"));
+            sx.response.restart(StatusCode::CREATED, HeaderMap::new())?;
+            sx.end("sync")
+        });
+        let _ = job(outcome).run().unwrap();
+        let sent = script.sent();
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].status, Some(StatusCode::CREATED));
+        assert!(sent[0].end);
+    }
+
+    #[test]
+    fn a_committed_head_carries_over_and_is_not_sent_again() {
+        let script = Script::new();
+        let mut ex = script.exchange(POST);
+        ex.start(StatusCode::OK, HeaderMap::new()).unwrap();
+        block_on(ex.send("async ")).unwrap();
+        let outcome = ex.switch_to_sync(|mut sx| {
+            assert!(sx.response.is_committed());
+            assert!(sx
+                .response
+                .restart(StatusCode::OK, HeaderMap::new())
+                .is_err());
+            sx.response.write("sync ")?;
+            sx.end("end")
+        });
+        let _ = job(outcome).run().unwrap();
+        let sent = script.sent();
+        let statuses: Vec<_> = sent.iter().map(|s| s.status).collect();
+        assert_eq!(statuses, [Some(StatusCode::OK), None, None]);
+        assert_eq!(bodies(&sent), [&b"async "[..], b"sync ", b"end"]);
+    }
+
+    #[test]
+    fn no_head_carries_over_as_not_started() {
+        let script = Script::new();
+        script.eof();
+        let ex = script.exchange(POST);
+        let outcome = ex.switch_to_sync(|mut sx| {
+            assert!(sx.response.write("x").is_err(), "still needs start");
+            sx.response.start(StatusCode::ACCEPTED, HeaderMap::new())?;
+            sx.end("")
+        });
+        let _ = job(outcome).run().unwrap();
+        assert_eq!(script.sent()[0].status, Some(StatusCode::ACCEPTED));
+    }
+
+    #[test]
+    fn the_input_starts_at_the_first_byte_not_handed_out() {
+        let script = Script::new();
+        script.chunk("abc").chunk("def").eof();
+        let mut ex = script.exchange(POST);
+        assert_eq!(block_on(ex.next()).unwrap().unwrap(), "abc");
+        let _ = job(switch_reading_rest(ex)).run().unwrap();
+        assert_eq!(bodies(&script.sent()), [&b"def"[..]]);
+    }
+
+    #[test]
+    fn a_read_in_flight_is_answered_to_the_blocking_input() {
+        let script = Script::new();
+        let mut ex = script.exchange(POST);
+        {
+            let fut = pin!(ex.next());
+            assert!(
+                poll_once(fut).is_pending(),
+                "the chunk request is in flight"
+            );
+        }
+        let job = job(switch_reading_rest(ex));
+        script.chunk("abcdef").eof();
+        let _ = job.run().unwrap();
+        assert_eq!(bodies(&script.sent()), [&b"abcdef"[..]]);
+        assert_eq!(
+            script.reads(),
+            2,
+            "the in-flight request, then the end: no request lost or doubled"
+        );
+    }
+
+    #[test]
+    fn an_input_finished_async_is_finished_after_the_switch() {
+        let script = Script::new();
+        script.chunk("abcdef").eof();
+        let mut ex = script.exchange(POST);
+        assert_eq!(block_on(ex.read_to_end(6)).unwrap(), "abcdef");
+        let reads = script.reads();
+        let _ = job(switch_reading_rest(ex)).run().unwrap();
+        assert_eq!(bodies(&script.sent()), [&b""[..]]);
+        assert_eq!(script.reads(), reads, "the blocking input never asked");
+    }
+
+    #[test]
+    fn the_close_signal_carries_over() {
+        let script = Script::new();
+        let ex = script.exchange(POST);
+        let signal = ex.close_signal();
+        let outcome = ex.switch_to_sync(|sx| {
+            assert_eq!(
+                sx.close_signal().reason(),
+                Some(crate::CloseReason::Shutdown)
+            );
+            Err(crate::Error::other("stop"))
+        });
+        let job = job(outcome);
+        signal.close(crate::CloseReason::Shutdown);
+        assert!(job.run().is_err());
+    }
+}
