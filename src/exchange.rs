@@ -15,9 +15,9 @@
 //! - [`Exchange::closed`] resolves when the client goes away or the server is shutting down,
 //!   on a signal separate from body reads.
 //!
-//! The runtime (crate `weir-actors`) builds the exchange with [`rt::exchange`](crate::rt::exchange)
-//! around a [`Transport`](crate::rt::Transport) that turns each of these awaits into a message
-//! to the connection actor; apps never see it.
+//! The runtime (crate `weir-actors`) builds the exchange with
+//! [`rt::exchange`](crate::rt::exchange) around a [`Transport`] that turns each of these
+//! awaits into a message to the connection actor; apps never see it.
 
 use std::fmt;
 use std::future::Future;
