@@ -238,7 +238,7 @@ mod tests {
     }
 
     #[test]
-    fn pending_head_is_one_pointer_wide() {
+    fn head_state_is_a_tag_and_a_pointer() {
         // The tag needs its own word; what matters is that the head itself is boxed.
         assert_eq!(
             std::mem::size_of::<HeadState>(),
