@@ -19,10 +19,11 @@ use std::io::BufRead;
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use weir_actors::weir::sync::{add_header, bridge, content_length};
+use weir_actors::weir::blocking::{
+    add_header, bridge, content_length, Input, ResponseBody, StartResponse,
+};
 use weir_actors::weir::{
-    App, Body, Bytes, Error, Exchange, Input, Method, Outcome, Request, Result, StartResponse,
-    StatusCode,
+    App, Bytes, Error, Exchange, Method, Outcome, Request, Result, StatusCode,
 };
 use weir_actors::Server;
 
@@ -35,7 +36,7 @@ fn hex(digest: &[u8]) -> String {
 /// Read asynchronously up to `after` bytes, then switch; the blocking continuation reads the
 /// rest from exactly where async input stopped.
 async fn switch(mut ex: Exchange) -> Result<Outcome> {
-    let after: u64 = match ex.request().query_param("after").map(str::parse) {
+    let after: u64 = match ex.request().query_param("after").map(|v| v.parse()) {
         Some(Ok(n)) => n,
         _ => {
             return Err(Error::with_status(
@@ -73,7 +74,7 @@ async fn switch(mut ex: Exchange) -> Result<Outcome> {
 }
 
 async fn block(mut ex: Exchange) -> Result<Outcome> {
-    let ms = match ex.request().query_param("ms").map(str::parse::<u64>) {
+    let ms = match ex.request().query_param("ms").map(|v| v.parse::<u64>()) {
         Some(Ok(ms)) if ms <= 10_000 => ms,
         _ => {
             return Err(Error::with_status(
@@ -94,7 +95,11 @@ async fn block(mut ex: Exchange) -> Result<Outcome> {
 }
 
 /// A plain blocking app, as PEP 3333 would have it.
-fn legacy(_req: &mut Request, input: &mut Input, start: &mut StartResponse) -> Result<Body> {
+fn legacy(
+    _req: &mut Request,
+    input: &mut Input,
+    start: &mut StartResponse,
+) -> Result<ResponseBody> {
     let (mut lines, mut bytes) = (0u64, 0u64);
     let mut line = String::new();
     loop {
@@ -107,7 +112,7 @@ fn legacy(_req: &mut Request, input: &mut Input, start: &mut StartResponse) -> R
         bytes += n as u64;
     }
     start.start(StatusCode::OK, TEXT)?;
-    Ok(Body::once(format!("lines={lines} bytes={bytes}")))
+    Ok(ResponseBody::once(format!("lines={lines} bytes={bytes}")))
 }
 
 #[actix_rt::main]

@@ -8,30 +8,47 @@
 //! crate `weir-actors`, which re-exports this one.
 //!
 //! # Layout
-//! - [`app`]: the async-aware interface: [`Exchange`] (environ, input, start_response, yield),
-//!   [`App`], and the [`Transport`] a runtime implements.
-//! - [`sync`]: the blocking side: PEP 3333-style [`SyncApp`]s, the blocking [`Input`], the
-//!   sync switch's [`SyncExchange`], and [`bridge`].
+//! For apps:
+//! - [`request`]: the environ, [`Request`] (method, target, decoded query, headers,
+//!   addresses, scheme), and the [`ConnInfo`](request::ConnInfo) behind it.
+//! - [`exchange`]: the async-aware interface: [`Exchange`] (input, `start_response`, yield,
+//!   the sync switch), the [`Outcome`] an app returns, and [`App`].
+//! - [`response`]: what a response is made of: [`IntoHeaders`], the
+//!   [`ResponseHead`](response::ResponseHead) and [`Part`](response::Part); the
+//!   `start_response` rules both sides share live here too.
+//! - [`blocking`]: the blocking side: PEP 3333-style [`SyncApp`](blocking::SyncApp)s and
+//!   their [`bridge`](blocking::bridge), the blocking [`Input`](blocking::Input) and
+//!   [`StartResponse`](blocking::StartResponse), and the sync switch's
+//!   [`SyncExchange`](blocking::SyncExchange).
 //! - [`sse`]: server-sent events framing.
 //! - [`signal`]: the close signal (client gone / shutting down), separate from body reads.
 //! - [`error`]: the one opaque [`Error`], with predicates and the status it maps to.
+//!
+//! For runtimes:
+//! - [`rt`]: the hooks a server drives the interface with: the [`Transport`](rt::Transport)
+//!   and [`BlockingTransport`](rt::BlockingTransport) it implements, and building requests
+//!   and exchanges, taking a sync switch and running it.
 //! - [`h1`]: the HTTP/1.1 wire codec: head parser, body decoder, response encoder, date cache.
 //! - [`limits`]: the parsing limits and their defaults.
 #![deny(missing_docs)]
 
-pub mod app;
+pub mod blocking;
 pub mod error;
+pub mod exchange;
 pub mod h1;
 pub mod limits;
+pub mod request;
+pub mod response;
+pub mod rt;
 pub mod signal;
 pub mod sse;
-pub mod sync;
 
-pub use app::{App, Exchange, IntoHeaders, Outcome, Part, Request, ResponseHead, Transport};
 pub use error::{Error, Result};
+pub use exchange::{App, Exchange, Outcome};
 pub use limits::Limits;
+pub use request::Request;
+pub use response::IntoHeaders;
 pub use signal::{CloseReason, CloseSignal};
-pub use sync::{bridge, Body, Input, StartResponse, SyncApp, SyncExchange};
 
 /// Re-exported so apps name statuses and headers without another dependency.
 pub use bytes::Bytes;

@@ -11,13 +11,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use support::{config, read_response, roundtrip, serve};
-use weir_actors::weir::sync::{add_header, bridge, content_length};
-use weir_actors::weir::{
-    App, Body, Bytes, Exchange, Input, Outcome, Request, Result, StartResponse, StatusCode,
+use weir_actors::weir::blocking::{
+    add_header, bridge, content_length, Input, ResponseBody, StartResponse,
 };
+use weir_actors::weir::{App, Bytes, Exchange, Outcome, Request, Result, StatusCode};
 
 /// Counts lines and bytes with `read_line`, like the `mixed` example's legacy app.
-fn lines_app(_req: &mut Request, input: &mut Input, start: &mut StartResponse) -> Result<Body> {
+fn lines_app(
+    _req: &mut Request,
+    input: &mut Input,
+    start: &mut StartResponse,
+) -> Result<ResponseBody> {
     let (mut lines, mut bytes) = (0, 0);
     let mut line = String::new();
     while {
@@ -28,7 +32,7 @@ fn lines_app(_req: &mut Request, input: &mut Input, start: &mut StartResponse) -
         bytes += line.len();
     }
     start.start(StatusCode::OK, [("content-type", "text/plain")])?;
-    Ok(Body::once(format!("lines={lines} bytes={bytes}")))
+    Ok(ResponseBody::once(format!("lines={lines} bytes={bytes}")))
 }
 
 #[test]
@@ -66,12 +70,12 @@ fn sync_input_stops_at_the_end_of_the_request() {
 
 #[test]
 fn sync_read_to_end_of_a_large_body() {
-    fn sum(_: &mut Request, input: &mut Input, start: &mut StartResponse) -> Result<Body> {
+    fn sum(_: &mut Request, input: &mut Input, start: &mut StartResponse) -> Result<ResponseBody> {
         let mut all = Vec::new();
         input.read_to_end(&mut all)?;
         let total: u64 = all.iter().map(|&b| b as u64).sum();
         start.start(StatusCode::OK, [("content-type", "text/plain")])?;
-        Ok(Body::once(format!("{} {}", all.len(), total)))
+        Ok(ResponseBody::once(format!("{} {}", all.len(), total)))
     }
     let srv = serve(bridge(sum), config());
     let body: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
@@ -93,16 +97,16 @@ fn sync_read_to_end_of_a_large_body() {
 
 #[test]
 fn legacy_write_and_restart_semantics() {
-    fn app(req: &mut Request, _: &mut Input, start: &mut StartResponse) -> Result<Body> {
+    fn app(req: &mut Request, _: &mut Input, start: &mut StartResponse) -> Result<ResponseBody> {
         start.start(StatusCode::OK, [("x-first", "1")])?;
         // exc_info: replace the head before any body bytes went out.
         start.restart(StatusCode::CREATED, [("x-second", "1")])?;
         if req.path() == "/write" {
             start.write("via write; ")?;
             let late = start.restart(StatusCode::OK, [("x-third", "1")]).is_err();
-            return Ok(Body::once(format!("late_restart_refused={late}")));
+            return Ok(ResponseBody::once(format!("late_restart_refused={late}")));
         }
-        Ok(Body::chunks(vec![
+        Ok(ResponseBody::chunks(vec![
             Ok(Bytes::from("a")),
             Ok(Bytes::from("b")),
         ]))
@@ -152,14 +156,14 @@ fn sync_middleware_and_async_middleware_compose() {
     assert_eq!(resp.header("x-middleware"), Some("async"));
 }
 
-fn sleepy(req: &mut Request, _: &mut Input, start: &mut StartResponse) -> Result<Body> {
+fn sleepy(req: &mut Request, _: &mut Input, start: &mut StartResponse) -> Result<ResponseBody> {
     let ms: u64 = req
         .query_param("ms")
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     std::thread::sleep(Duration::from_millis(ms));
     start.start(StatusCode::OK, [("content-type", "text/plain")])?;
-    Ok(Body::once("slept"))
+    Ok(ResponseBody::once("slept"))
 }
 
 /// Pool of 2 with a queue of 1: 3 sleeping jobs are accepted, the 4th gets 503 with
@@ -212,7 +216,11 @@ fn full_pool_answers_503_and_async_requests_stay_fast() {
 
 #[test]
 fn sync_panic_gives_500_and_pool_keeps_its_size() {
-    fn app(req: &mut Request, input: &mut Input, start: &mut StartResponse) -> Result<Body> {
+    fn app(
+        req: &mut Request,
+        input: &mut Input,
+        start: &mut StartResponse,
+    ) -> Result<ResponseBody> {
         if req.path() == "/panic" {
             panic!("sync boom");
         }
@@ -271,17 +279,18 @@ fn sync_panic_gives_500_and_pool_keeps_its_size() {
 fn slow_client_blocks_the_sync_thread() {
     let written = Arc::new(AtomicU64::new(0));
     let w2 = written.clone();
-    let app = move |_: &mut Request, _: &mut Input, start: &mut StartResponse| -> Result<Body> {
-        start.start(
-            StatusCode::OK,
-            [("content-type", "application/octet-stream")],
-        )?;
-        let piece = Bytes::from(vec![b'q'; 64 * 1024]);
-        loop {
-            start.write(piece.clone())?;
-            w2.fetch_add(piece.len() as u64, Ordering::Relaxed);
-        }
-    };
+    let app =
+        move |_: &mut Request, _: &mut Input, start: &mut StartResponse| -> Result<ResponseBody> {
+            start.start(
+                StatusCode::OK,
+                [("content-type", "application/octet-stream")],
+            )?;
+            let piece = Bytes::from(vec![b'q'; 64 * 1024]);
+            loop {
+                start.write(piece.clone())?;
+                w2.fetch_add(piece.len() as u64, Ordering::Relaxed);
+            }
+        };
     let srv = serve(bridge(app), config());
     let mut s = srv.connect();
     s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();

@@ -34,6 +34,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use actix::WeakAddr;
 use futures::FutureExt;
+use weir::rt;
 use weir::Error;
 
 use crate::fast_path::AppFuture;
@@ -86,7 +87,7 @@ impl<C: RequestPeer> Actor for AppActor<C> {
                     act.finished = true;
                     match res.unwrap_or_else(|p| Err(Error::from_panic(&*p))) {
                         Ok(outcome) => {
-                            if let Some(switch) = outcome.into_switch() {
+                            if let Some(switch) = rt::take_switch(outcome) {
                                 act.run_switched(switch);
                             }
                         }
@@ -115,7 +116,7 @@ impl<C: RequestPeer> AppActor<C> {
         }
     }
 
-    fn run_switched(&self, switch: weir::sync::Switch) {
+    fn run_switched(&self, switch: rt::Switch) {
         if let Err(error) = run_switched(switch, &self.conn, self.seq, &self.pool) {
             self.fail(error);
         }
@@ -126,7 +127,7 @@ impl<C: RequestPeer> AppActor<C> {
 /// body where the async one stopped; its result or panic goes to the connection. Fails
 /// (503) when the pool is full.
 pub(crate) fn run_switched<C: RequestPeer>(
-    switch: weir::sync::Switch,
+    switch: rt::Switch,
     conn: &WeakAddr<C>,
     seq: u64,
     pool: &SyncPool,

@@ -21,7 +21,8 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use futures::channel::oneshot;
 use futures::future::LocalBoxFuture;
-use weir::{Error, Outcome, Part};
+use weir::rt::Part;
+use weir::{Error, Outcome};
 
 /// An app's future, as the runtime drives it.
 pub(crate) type AppFuture = LocalBoxFuture<'static, Result<Outcome, Error>>;

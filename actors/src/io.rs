@@ -5,13 +5,12 @@
 //! `AsyncWrite`) that it reads into its buffer, writes with vectored writes, and shuts down
 //! for writing (a lingering close, or the end of a `Connection: close` response). What the
 //! transport is (plain TCP, TLS, a test double) and what the request learns of it (addresses,
-//! whether it is encrypted) come with it as [`Endpoint`], so the HTTP/1 state machine has no
-//! arm for any particular transport.
-
-use std::net::SocketAddr;
+//! whether it is encrypted) come with it as a [`ConnInfo`], so the HTTP/1 state machine has
+//! no arm for any particular transport.
 
 use actix_rt::net::TcpStream;
 use tokio::io::{AsyncRead, AsyncWrite};
+use weir::rt::ConnInfo;
 
 /// A connection's byte stream: anything that reads and writes without blocking.
 ///
@@ -23,30 +22,15 @@ pub trait Io: AsyncRead + AsyncWrite + Unpin + 'static {}
 
 impl<T: AsyncRead + AsyncWrite + Unpin + 'static> Io for T {}
 
-/// What a request learns about the connection it came on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Endpoint {
-    /// The client's address.
-    pub peer: SocketAddr,
-    /// The server's address the connection arrived on.
-    pub local: SocketAddr,
-    /// Whether the stream is encrypted (TLS): requests on it have the scheme `https`.
-    pub secure: bool,
-}
-
 /// Prepare an accepted TCP stream: set `TCP_NODELAY` and read its addresses.
 ///
 /// `TCP_NODELAY` matters for a server that answers with small writes: with Nagle's algorithm
 /// on, a small write behind one not yet acknowledged waits for the client's delayed ACK
 /// (about 40 ms on Linux), so a streamed response's pieces and pipelined answers would stall.
-pub fn tcp(stream: TcpStream) -> std::io::Result<(Box<dyn Io>, Endpoint)> {
+pub fn tcp(stream: TcpStream) -> std::io::Result<(Box<dyn Io>, ConnInfo)> {
     stream.set_nodelay(true)?;
-    let endpoint = Endpoint {
-        peer: stream.peer_addr()?,
-        local: stream.local_addr()?,
-        secure: false,
-    };
-    Ok((Box::new(stream), endpoint))
+    let info = ConnInfo::new(stream.peer_addr()?, stream.local_addr()?);
+    Ok((Box::new(stream), info))
 }
 
 #[cfg(test)]
@@ -67,10 +51,10 @@ mod tests {
             .try_clone_to_owned()
             .unwrap();
         let probe = socket2::Socket::from(fd);
-        let (_io, endpoint) = tcp(server).unwrap();
+        let (_io, info) = tcp(server).unwrap();
         assert!(probe.nodelay().unwrap(), "tcp() must set TCP_NODELAY");
-        assert_eq!(endpoint.local, addr);
-        assert_eq!(endpoint.peer, client.local_addr().unwrap());
-        assert!(!endpoint.secure);
+        assert_eq!(info.local_addr(), addr);
+        assert_eq!(info.peer_addr(), client.local_addr().unwrap());
+        assert!(!info.is_secure());
     }
 }

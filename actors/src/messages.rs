@@ -9,7 +9,8 @@ use actix::dev::ToEnvelope;
 use actix::{Actor, Handler, Message};
 use bytes::Bytes;
 use futures::channel::oneshot;
-use weir::{Error, Part};
+use weir::rt::Part;
+use weir::Error;
 
 /// The answer to a [`ReadChunk`]: one body chunk, `None` at the end of the body, or why the
 /// body cannot be read.

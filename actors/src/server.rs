@@ -161,9 +161,9 @@ type ConnectionLife = Either<
 /// resolves when the actor stops: an idle connection should cost as little as possible.
 fn serve_connection(stream: TcpStream, worker: Rc<Worker<Connection>>) -> ConnectionLife {
     match crate::io::tcp(stream) {
-        Ok((io, endpoint)) => {
+        Ok((io, info)) => {
             let (done, closed) = oneshot::channel::<()>();
-            Connection::start(io, endpoint, worker, done);
+            Connection::start(io, info, worker, done);
             Either::Right(closed.map(|_| Ok(())))
         }
         Err(e) => Either::Left(ready(Err(e))),

@@ -18,8 +18,8 @@ use actix::{Addr, WeakAddr};
 use bytes::Bytes;
 use futures::channel::oneshot;
 use futures::FutureExt;
-use weir::sync::BlockingTransport;
-use weir::{Error, Part, Transport};
+use weir::rt::{BlockingTransport, Part, Transport};
+use weir::Error;
 
 use crate::fast_path::with_slot;
 use crate::messages::{ChunkReply, ReadChunk, RequestPeer, Respond};

@@ -8,7 +8,7 @@ use actix_rt::time::Instant;
 use http::Method;
 use tracing::Level;
 
-use crate::io::Endpoint;
+use weir::rt::ConnInfo;
 
 /// A request's access-log record, when the access log is on.
 pub(super) type RequestLog = Option<Box<Access>>;
@@ -61,11 +61,11 @@ impl Access {
     }
 
     /// Log the access line.
-    pub(super) fn log(&self, endpoint: &Endpoint) {
+    pub(super) fn log(&self, conn: &ConnInfo) {
         tracing::info!(
             target: "weir::access",
             parent: &self.span,
-            peer = %endpoint.peer,
+            peer = %conn.peer_addr(),
             method = %self.method,
             target = %self.target,
             status = self.status,

@@ -17,7 +17,8 @@ use bytes::BytesMut;
 use futures::channel::oneshot;
 use http::{Method, StatusCode};
 use weir::h1::{self, BodyEncoder, ParseError, RequestInfo};
-use weir::{CloseReason, CloseSignal, Error, Exchange, Outcome, Part, Request};
+use weir::rt::{self, Part};
+use weir::{CloseReason, CloseSignal, Error, Outcome};
 
 use super::access::{req_span, span_of, Access, RequestLog};
 use super::{App, Connection};
@@ -186,10 +187,10 @@ impl Connection {
         if self.shutting_down {
             signal.close(CloseReason::Shutdown);
         }
-        let req = Request::new(head, self.endpoint.peer, self.endpoint.local);
+        let req = rt::request(head, self.conn_info);
         let me = self.me.clone();
         let transport = ActorTransport::new(self.id, seq, me, self.worker.pool.clone());
-        let fut = (self.worker.app)(Exchange::new(req, Box::new(transport), signal.clone()));
+        let fut = (self.worker.app)(rt::exchange(req, Box::new(transport), signal.clone()));
         self.state = State::Active(InFlight {
             seq,
             body,
@@ -241,7 +242,7 @@ impl Connection {
         let current = matches!(&self.state, State::Active(r) if r.seq == seq);
         match out {
             Ok(outcome) => {
-                if let Some(switch) = outcome.into_switch() {
+                if let Some(switch) = rt::take_switch(outcome) {
                     let me = self.me.clone();
                     if let Err(e) = run_switched(switch, &me, seq, &self.worker.pool) {
                         if current {
@@ -391,7 +392,7 @@ impl Connection {
             return;
         };
         if let Some(l) = &r.log {
-            l.log(&self.endpoint);
+            l.log(&self.conn_info);
         }
         let keep = r.info.keep_alive && !self.shutting_down && !r.body.has_failed();
         self.state = if !keep {

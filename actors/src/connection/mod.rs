@@ -54,10 +54,11 @@ use std::pin::Pin;
 use weir::{CloseReason, Error};
 
 use crate::app::AppActor;
-use crate::io::{Endpoint, Io};
+use crate::io::Io;
 use crate::messages::{AppFailed, ConnectionClosed, ReadChunk, Respond, Shutdown};
 use crate::worker::Worker;
 use crate::write_buf::WriteBuf;
+use weir::rt::ConnInfo;
 
 use self::http1::{Resp, State};
 use crate::body::Expect;
@@ -65,7 +66,7 @@ use crate::body::Expect;
 /// The connection actor (see the module docs).
 pub(crate) struct Connection {
     io: Box<dyn Io>,
-    endpoint: Endpoint,
+    conn_info: ConnInfo,
     worker: Rc<Worker<Connection>>,
     id: u64,
     rbuf: BytesMut,
@@ -107,18 +108,18 @@ impl Connection {
     /// when it stops, which is how the acceptor knows the connection slot is free again.
     pub(crate) fn start(
         io: Box<dyn Io>,
-        endpoint: Endpoint,
+        conn_info: ConnInfo,
         worker: Rc<Worker<Connection>>,
         done: oneshot::Sender<()>,
     ) -> Addr<Connection> {
         let now = Instant::now();
         let id = worker.next_id();
-        let span = tracing::debug_span!("conn", id, peer = %endpoint.peer);
+        let span = tracing::debug_span!("conn", id, peer = %conn_info.peer_addr());
         let span = (!span.is_disabled()).then(|| Box::new(span));
         Connection::create(move |ctx| Connection {
             me: ctx.address().downgrade(),
             io,
-            endpoint,
+            conn_info,
             worker,
             id,
             rbuf: BytesMut::new(),

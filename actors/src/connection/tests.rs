@@ -13,7 +13,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use weir::{App, CloseReason, Exchange, Outcome, StatusCode};
 
 use super::Connection;
-use crate::io::Endpoint;
 use crate::messages::Shutdown;
 use crate::pool::SyncPool;
 use crate::worker::Worker;
@@ -28,12 +27,11 @@ struct Harness {
     addr: actix::Addr<Connection>,
 }
 
-fn endpoint() -> Endpoint {
-    Endpoint {
-        peer: SocketAddr::from(([127, 0, 0, 1], 40000)),
-        local: SocketAddr::from(([127, 0, 0, 1], 8080)),
-        secure: false,
-    }
+fn conn_info() -> weir::rt::ConnInfo {
+    weir::rt::ConnInfo::new(
+        SocketAddr::from(([127, 0, 0, 1], 40000)),
+        SocketAddr::from(([127, 0, 0, 1], 8080)),
+    )
 }
 
 fn start<A: App>(app: A, cfg: Config, pipe: usize) -> Harness {
@@ -41,7 +39,7 @@ fn start<A: App>(app: A, cfg: Config, pipe: usize) -> Harness {
     let pool = SyncPool::start(1, 1);
     let worker = Rc::new(Worker::new(cfg, Box::new(move |ex| app.call(ex)), pool));
     let (done, closed) = oneshot::channel();
-    let addr = Connection::start(Box::new(server), endpoint(), worker, done);
+    let addr = Connection::start(Box::new(server), conn_info(), worker, done);
     Harness {
         client,
         closed,

@@ -15,173 +15,26 @@
 //! - [`Exchange::closed`] resolves when the client goes away or the server is shutting down,
 //!   on a signal separate from body reads.
 //!
-//! The runtime (crate `weir-actors`) supplies a [`Transport`] that turns each of these awaits
-//! into a message to the connection actor; apps never see it.
+//! The runtime (crate `weir-actors`) builds the exchange with
+//! [`rt::exchange`](crate::rt::exchange) around a [`Transport`] that turns each of these
+//! awaits into a message to the connection actor; apps never see it.
 
 use std::fmt;
 use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::Poll;
 
 use bytes::{Bytes, BytesMut};
 use futures::future::{poll_fn, LocalBoxFuture};
-use http::header::{HeaderName, HeaderValue, CONTENT_LENGTH};
-use http::{HeaderMap, Method, StatusCode, Version};
+use http::header::{HeaderValue, CONTENT_LENGTH};
+use http::{HeaderMap, StatusCode};
 
+use crate::blocking::{Switch, SyncExchange};
 use crate::error::{Error, Result};
-use crate::h1::{BodyFraming, RequestHead};
+use crate::h1::BodyFraming;
+use crate::request::Request;
+use crate::response::{HeadState, IntoHeaders, Part};
+use crate::rt::Transport;
 use crate::signal::{CloseReason, CloseSignal};
-use crate::sync::{BlockingTransport, Switch, SyncExchange};
-
-/// The request an app is called with: the seed's `environ`.
-pub struct Request {
-    head: RequestHead,
-    peer: SocketAddr,
-    local: SocketAddr,
-    extensions: http::Extensions,
-}
-
-impl Request {
-    /// Build a request from a parsed head and the connection's addresses (used by runtimes).
-    pub fn new(head: RequestHead, peer: SocketAddr, local: SocketAddr) -> Request {
-        Request {
-            head,
-            peer,
-            local,
-            extensions: http::Extensions::new(),
-        }
-    }
-
-    /// The request method.
-    pub fn method(&self) -> &Method {
-        &self.head.method
-    }
-
-    /// The request-target exactly as sent.
-    pub fn target(&self) -> &str {
-        &self.head.target
-    }
-
-    /// The path part of the target (not percent-decoded).
-    pub fn path(&self) -> &str {
-        self.head.path()
-    }
-
-    /// The query part of the target, without the `?`.
-    pub fn query(&self) -> Option<&str> {
-        self.head.query()
-    }
-
-    /// The first value of query parameter `name` (split on `&` and `=`, not percent-decoded).
-    pub fn query_param(&self, name: &str) -> Option<&str> {
-        self.query()?.split('&').find_map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (k == name).then_some(v)
-        })
-    }
-
-    /// The protocol version (HTTP/1.0 or HTTP/1.1).
-    pub fn version(&self) -> Version {
-        self.head.version
-    }
-
-    /// The request headers.
-    pub fn headers(&self) -> &HeaderMap {
-        &self.head.headers
-    }
-
-    /// How the body is framed: empty, a Content-Length, or chunked.
-    pub fn framing(&self) -> BodyFraming {
-        self.head.framing
-    }
-
-    /// The client's address.
-    pub fn peer_addr(&self) -> SocketAddr {
-        self.peer
-    }
-
-    /// The server's address this request arrived on.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local
-    }
-
-    /// The URL scheme; weir serves plain TCP, so `"http"`.
-    pub fn scheme(&self) -> &'static str {
-        "http"
-    }
-
-    /// Server- and middleware-specific values, keyed by type.
-    pub fn extensions(&self) -> &http::Extensions {
-        &self.extensions
-    }
-
-    /// Mutable access to the extensions, for middleware that adds keys.
-    pub fn extensions_mut(&mut self) -> &mut http::Extensions {
-        &mut self.extensions
-    }
-
-    /// Mutable access to the headers, for middleware that rewrites them.
-    pub fn headers_mut(&mut self) -> &mut HeaderMap {
-        &mut self.head.headers
-    }
-}
-
-impl fmt::Debug for Request {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Request")
-            .field("method", self.method())
-            .field("target", &self.target())
-            .field("version", &self.version())
-            .field("peer", &self.peer)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A response's status line and headers, as given to `start`.
-#[derive(Clone, Debug)]
-pub struct ResponseHead {
-    /// The status code.
-    pub status: StatusCode,
-    /// The app's headers. The server adds `date`, `server` and framing headers.
-    pub headers: HeaderMap,
-}
-
-/// One step of the response, as the runtime receives it.
-#[derive(Debug)]
-pub struct Part {
-    /// The head, present on the first part only (when the response is committed). Boxed:
-    /// it is built once per response and moved through several hands.
-    pub head: Option<Box<ResponseHead>>,
-    /// Body bytes (may be empty on the last part).
-    pub body: Bytes,
-    /// Whether this is the end of the response.
-    pub end: bool,
-}
-
-/// The runtime's half of an exchange: how body chunks arrive and response parts leave.
-/// Implemented by `weir-actors` (messages to the connection actor) and by test doubles.
-pub trait Transport {
-    /// Ask for the next body chunk and poll for it. `Ok(None)` is the end of the body. Once
-    /// called, keep polling the same request until it is ready (the exchange guarantees it).
-    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Bytes>>>;
-
-    /// Hand a response part to the connection. Called only when the previous part was flushed.
-    fn start_send(&mut self, part: Part) -> Result<()>;
-
-    /// Ready once the connection has taken the last part (its write buffer is below the
-    /// high-water mark), so the app may produce the next value.
-    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>>;
-
-    /// Run `job` on the blocking pool (for [`Exchange::blocking`]). Fails with a 503 error
-    /// when the pool and its queue are full.
-    fn spawn_blocking(&mut self, job: Box<dyn FnOnce() + Send>) -> Result<()>;
-
-    /// The blocking transport that continues this exchange after the sync switch: its
-    /// reads start exactly where this transport's stopped (including a chunk request still
-    /// in flight).
-    fn into_blocking(self: Box<Self>) -> Arc<dyn BlockingTransport>;
-}
 
 /// What an app returns: proof that it finished its response, or the sync switch. Only
 /// [`Exchange::end`], [`Exchange::respond`] and [`Exchange::switch_to_sync`] (and their
@@ -197,22 +50,10 @@ impl Outcome {
         Outcome { switch: None }
     }
 
-    /// The pending sync switch, if the app asked for one (for runtimes).
-    pub fn into_switch(self) -> Option<Switch> {
+    /// Runtimes take the switch with [`rt::take_switch`](crate::rt::take_switch).
+    pub(crate) fn into_switch(self) -> Option<Switch> {
         self.switch.map(|b| *b)
     }
-}
-
-/// Where the response stands.
-#[derive(Debug)]
-enum Head {
-    /// `start` not called yet.
-    None,
-    /// Started, not yet on the wire: `restart` may still replace it. Boxed so a request
-    /// that waits before starting (a long-poll) carries one pointer, not a header map.
-    Pending(Box<ResponseHead>),
-    /// Sent with the first body bytes (or the end): fixed.
-    Committed,
 }
 
 /// One request/response exchange, handed to an async-aware app.
@@ -226,7 +67,7 @@ struct ExchangeState {
     req: Request,
     transport: Box<dyn Transport>,
     signal: CloseSignal,
-    head: Head,
+    head: HeadState,
     /// The one-per-yield credit: a read spends it, a yielded value restores it.
     may_read: bool,
     /// A chunk request is outstanding at the transport (the `next()` future was dropped
@@ -245,14 +86,18 @@ impl fmt::Debug for Exchange {
 }
 
 impl Exchange {
-    /// Create an exchange (used by runtimes).
-    pub fn new(req: Request, transport: Box<dyn Transport>, signal: CloseSignal) -> Exchange {
+    /// Runtimes build one with [`rt::exchange`](crate::rt::exchange).
+    pub(crate) fn new(
+        req: Request,
+        transport: Box<dyn Transport>,
+        signal: CloseSignal,
+    ) -> Exchange {
         let input_done = req.framing() == BodyFraming::Empty;
         Exchange(Box::new(ExchangeState {
             req,
             transport,
             signal,
-            head: Head::None,
+            head: HeadState::Idle,
             may_read: true,
             read_pending: false,
             input_done,
@@ -304,37 +149,23 @@ impl Exchange {
     /// Start the response (`start_response`). The head is sent with the first body bytes, so
     /// until then [`restart`](Self::restart) can replace it.
     pub fn start(&mut self, status: StatusCode, headers: impl IntoHeaders) -> Result<()> {
-        if !matches!(self.0.head, Head::None) {
-            return Err(Error::already_started());
-        }
-        self.0.head = Head::Pending(Box::new(ResponseHead {
-            status,
-            headers: headers.into_headers()?,
-        }));
-        Ok(())
+        self.0.head.start(status, headers)
     }
 
     /// Replace the response head (`start_response` with `exc_info`): allowed until the first
     /// body bytes are sent, an error after.
     pub fn restart(&mut self, status: StatusCode, headers: impl IntoHeaders) -> Result<()> {
-        if matches!(self.0.head, Head::Committed) {
-            return Err(Error::headers_sent());
-        }
-        self.0.head = Head::None;
-        self.start(status, headers)
+        self.0.head.restart(status, headers)
     }
 
     /// Whether the head has been sent (no more `restart`).
     pub fn is_committed(&self) -> bool {
-        matches!(self.0.head, Head::Committed)
+        self.0.head.is_committed()
     }
 
     /// The pending head's headers, to adjust before it is sent (for middleware).
     pub fn pending_headers_mut(&mut self) -> Option<&mut HeaderMap> {
-        match &mut self.0.head {
-            Head::Pending(h) => Some(&mut h.headers),
-            _ => None,
-        }
+        self.0.head.pending_headers_mut()
     }
 
     /// Yield one value of the response body. An empty value only gives control back (and,
@@ -350,7 +181,7 @@ impl Exchange {
             yield_now().await;
             return Ok(());
         }
-        let head = self.commit()?;
+        let head = self.0.head.commit()?;
         self.0.transport.start_send(Part {
             head,
             body: data,
@@ -370,7 +201,7 @@ impl Exchange {
         if self.0.signal.is_client_gone() {
             return Err(Error::disconnected());
         }
-        let head = self.commit()?;
+        let head = self.0.head.commit()?;
         self.0.transport.start_send(Part {
             head,
             body: Bytes::new(),
@@ -381,7 +212,7 @@ impl Exchange {
 
     /// Yield the last value and finish the response.
     pub async fn end(mut self, data: impl Into<Bytes>) -> Result<Outcome> {
-        let head = self.commit()?;
+        let head = self.0.head.end()?;
         self.0.transport.start_send(Part {
             head,
             body: data.into(),
@@ -436,7 +267,7 @@ impl Exchange {
 
     /// The sync switch (the seed's `input_factory`): hand the rest of this request to
     /// `cont`, which runs on a blocking-pool thread (not this one) with a [`SyncExchange`]
-    /// whose [`Input`](crate::sync::Input) starts at exactly the first body byte
+    /// whose [`Input`](crate::blocking::Input) starts at exactly the first body byte
     /// [`next`](Self::next) has not handed out, and whose response carries on from here (a
     /// head already started or sent stays valid). Return the value it gives from the app:
     /// that is the "yield it as the next value" of the seed.
@@ -444,19 +275,21 @@ impl Exchange {
     where
         F: FnOnce(SyncExchange) -> Result<Outcome> + Send + 'static,
     {
-        let (head, committed) = match self.0.head {
-            Head::None => (None, false),
-            Head::Pending(h) => (Some(h), false),
-            Head::Committed => (None, true),
-        };
+        let ExchangeState {
+            req,
+            transport,
+            signal,
+            head,
+            input_done,
+            ..
+        } = *self.0;
         Outcome {
             switch: Some(Box::new(Switch {
-                request: self.0.req,
-                input_done: self.0.input_done,
+                request: req,
+                input_done,
                 head,
-                committed,
-                signal: self.0.signal,
-                transport: Some(self.0.transport),
+                signal,
+                transport,
                 cont: Box::new(cont),
             })),
         }
@@ -506,18 +339,6 @@ impl Exchange {
     pub fn close_signal(&self) -> CloseSignal {
         self.0.signal.clone()
     }
-
-    /// Take the pending head for the first part; `None` once committed.
-    fn commit(&mut self) -> Result<Option<Box<ResponseHead>>> {
-        match std::mem::replace(&mut self.0.head, Head::Committed) {
-            Head::Pending(h) => Ok(Some(h)),
-            Head::Committed => Ok(None),
-            Head::None => {
-                self.0.head = Head::None;
-                Err(Error::not_started())
-            }
-        }
-    }
 }
 
 /// Give control back to the executor once (what an empty yield means).
@@ -533,43 +354,6 @@ async fn yield_now() {
         }
     })
     .await
-}
-
-/// Things `start` accepts as headers: a `HeaderMap`, or name/value string pairs.
-pub trait IntoHeaders {
-    /// Convert, validating names and values.
-    fn into_headers(self) -> Result<HeaderMap>;
-}
-
-impl IntoHeaders for HeaderMap {
-    fn into_headers(self) -> Result<HeaderMap> {
-        Ok(self)
-    }
-}
-
-impl<K: AsRef<str>, V: AsRef<str>, const N: usize> IntoHeaders for [(K, V); N] {
-    fn into_headers(self) -> Result<HeaderMap> {
-        pairs_to_map(self)
-    }
-}
-
-impl<K: AsRef<str>, V: AsRef<str>> IntoHeaders for Vec<(K, V)> {
-    fn into_headers(self) -> Result<HeaderMap> {
-        pairs_to_map(self)
-    }
-}
-
-fn pairs_to_map<K: AsRef<str>, V: AsRef<str>>(
-    pairs: impl IntoIterator<Item = (K, V)>,
-) -> Result<HeaderMap> {
-    let mut map = HeaderMap::new();
-    for (k, v) in pairs {
-        let name =
-            HeaderName::from_bytes(k.as_ref().as_bytes()).map_err(|_| Error::invalid_header())?;
-        let value = HeaderValue::from_str(v.as_ref()).map_err(|_| Error::invalid_header())?;
-        map.append(name, value);
-    }
-    Ok(map)
 }
 
 /// An async-aware application: called once per request with its [`Exchange`].
@@ -589,5 +373,271 @@ where
 {
     fn call(&self, ex: Exchange) -> LocalBoxFuture<'static, Result<Outcome>> {
         Box::pin(self(ex))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::pin;
+
+    use futures::executor::block_on;
+
+    use super::*;
+    use crate::rt::testing::{poll_once, Script, Sent};
+
+    const POST: &str = "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 6";
+
+    fn sent(status: Option<u16>, body: &'static str, end: bool) -> Sent {
+        Sent {
+            status: status.map(|s| StatusCode::from_u16(s).unwrap()),
+            body: Bytes::from_static(body.as_bytes()),
+            end,
+        }
+    }
+
+    #[test]
+    fn second_read_without_a_yield_is_refused() {
+        let script = Script::new();
+        script.chunk("abc").chunk("def");
+        let mut ex = script.exchange(POST);
+        assert_eq!(block_on(ex.next()).unwrap().unwrap(), "abc");
+        let e = block_on(ex.next()).unwrap_err();
+        assert!(e.is_read_without_yield(), "{e}");
+        assert_eq!(
+            script.reads(),
+            1,
+            "the refused read never reached the transport"
+        );
+    }
+
+    #[test]
+    fn an_empty_send_restores_the_read_credit() {
+        let script = Script::new();
+        script.chunk("abc").chunk("def").eof();
+        let mut ex = script.exchange(POST);
+        ex.start(StatusCode::OK, HeaderMap::new()).unwrap();
+        assert_eq!(block_on(ex.next()).unwrap().unwrap(), "abc");
+        block_on(ex.send(Bytes::new())).unwrap();
+        assert_eq!(block_on(ex.next()).unwrap().unwrap(), "def");
+        block_on(ex.send("x")).unwrap();
+        assert_eq!(block_on(ex.next()).unwrap(), None);
+        assert!(ex.input_done());
+        assert_eq!(
+            script.sent(),
+            [sent(Some(200), "x", false)],
+            "an empty yield sends nothing"
+        );
+    }
+
+    #[test]
+    fn an_empty_send_gives_control_back_once() {
+        let script = Script::new();
+        let mut ex = script.exchange(POST);
+        let mut fut = pin!(ex.send(Bytes::new()));
+        assert!(poll_once(fut.as_mut()).is_pending());
+        assert!(matches!(poll_once(fut.as_mut()), Poll::Ready(Ok(()))));
+    }
+
+    #[test]
+    fn a_dropped_read_resumes_without_spending_credit() {
+        let script = Script::new();
+        let mut ex = script.exchange(POST);
+        {
+            let fut = pin!(ex.next());
+            assert!(poll_once(fut).is_pending(), "nothing queued yet");
+        }
+        script.chunk("abcdef");
+        assert_eq!(block_on(ex.next()).unwrap().unwrap(), "abcdef");
+        assert_eq!(
+            script.reads(),
+            1,
+            "the second call resumed the first request"
+        );
+        assert!(block_on(ex.next()).unwrap_err().is_read_without_yield());
+    }
+
+    #[test]
+    fn a_bodiless_request_reads_end_without_asking() {
+        let script = Script::new();
+        let mut ex = script.exchange("GET / HTTP/1.1\r\nHost: x");
+        assert!(ex.input_done());
+        assert_eq!(block_on(ex.next()).unwrap(), None);
+        assert_eq!(
+            block_on(ex.next()).unwrap(),
+            None,
+            "no credit needed at the end"
+        );
+        assert_eq!(script.reads(), 0);
+    }
+
+    #[test]
+    fn a_read_error_ends_the_input() {
+        let script = Script::new();
+        script.fail(Error::body_timeout());
+        let mut ex = script.exchange(POST);
+        assert!(block_on(ex.next()).unwrap_err().is_timeout());
+        assert!(ex.input_done());
+    }
+
+    #[test]
+    fn restart_replaces_the_head_until_the_first_bytes() {
+        let script = Script::new();
+        let mut ex = script.exchange(POST);
+        ex.start(StatusCode::OK, [("x-a", "1")]).unwrap();
+        ex.restart(StatusCode::BAD_GATEWAY, [("x-b", "2")]).unwrap();
+        ex.pending_headers_mut()
+            .unwrap()
+            .insert("x-c", HeaderValue::from_static("3"));
+        assert!(!ex.is_committed());
+        block_on(ex.send("a")).unwrap();
+        assert!(ex.is_committed());
+        let e = ex.restart(StatusCode::OK, HeaderMap::new()).unwrap_err();
+        assert!(
+            e.is_misuse() && e.to_string().contains("after body bytes"),
+            "{e}"
+        );
+        assert!(ex.pending_headers_mut().is_none());
+        let _ = block_on(ex.end("b")).unwrap();
+        assert_eq!(
+            script.sent(),
+            [sent(Some(502), "a", false), sent(None, "b", true)]
+        );
+    }
+
+    #[test]
+    fn start_twice_is_refused() {
+        let script = Script::new();
+        let mut ex = script.exchange(POST);
+        ex.start(StatusCode::OK, HeaderMap::new()).unwrap();
+        let e = ex.start(StatusCode::OK, HeaderMap::new()).unwrap_err();
+        assert!(e.is_misuse() && e.to_string().contains("twice"), "{e}");
+    }
+
+    #[test]
+    fn body_without_start_is_refused_and_sends_nothing() {
+        let script = Script::new();
+        let mut ex = script.exchange(POST);
+        let e = block_on(ex.send("a")).unwrap_err();
+        assert!(e.to_string().contains("before start()"), "{e}");
+        let e = block_on(ex.send_head()).unwrap_err();
+        assert!(e.to_string().contains("before start()"), "{e}");
+        let e = block_on(ex.end("a")).unwrap_err();
+        assert!(e.to_string().contains("before start()"), "{e}");
+        assert!(script.sent().is_empty());
+    }
+
+    #[test]
+    fn send_waits_for_the_ack() {
+        let script = Script::new();
+        script.hold_acks();
+        let mut ex = script.exchange(POST);
+        ex.start(StatusCode::OK, HeaderMap::new()).unwrap();
+        {
+            let mut fut = pin!(ex.send("a"));
+            assert!(poll_once(fut.as_mut()).is_pending());
+            assert!(poll_once(fut.as_mut()).is_pending(), "still held");
+            assert_eq!(
+                script.sent(),
+                [sent(Some(200), "a", false)],
+                "taken, not acked"
+            );
+            script.release_ack();
+            assert!(matches!(poll_once(fut.as_mut()), Poll::Ready(Ok(()))));
+        }
+        let mut fut = pin!(ex.end("b"));
+        assert!(poll_once(fut.as_mut()).is_pending());
+        script.release_ack();
+        assert!(matches!(poll_once(fut.as_mut()), Poll::Ready(Ok(_))));
+        assert_eq!(script.sent(), [sent(None, "b", true)]);
+    }
+
+    #[test]
+    fn send_head_commits_before_any_body() {
+        let script = Script::new();
+        let mut ex = script.exchange(POST);
+        ex.start(StatusCode::OK, HeaderMap::new()).unwrap();
+        block_on(ex.send_head()).unwrap();
+        block_on(ex.send_head()).unwrap();
+        assert!(ex.is_committed());
+        let _ = block_on(ex.end("z")).unwrap();
+        assert_eq!(
+            script.sent(),
+            [sent(Some(200), "", false), sent(None, "z", true)],
+            "the head went out once"
+        );
+    }
+
+    #[test]
+    fn send_after_the_client_left_is_disconnected() {
+        let script = Script::new();
+        let mut ex = script.exchange(POST);
+        ex.start(StatusCode::OK, HeaderMap::new()).unwrap();
+        ex.close_signal().close(CloseReason::ClientGone);
+        assert!(block_on(ex.send("a")).unwrap_err().is_disconnected());
+        assert!(script.sent().is_empty());
+    }
+
+    #[test]
+    fn respond_replaces_a_started_head_and_adds_a_length() {
+        let script = Script::new();
+        let mut ex = script.exchange(POST);
+        ex.start(StatusCode::OK, HeaderMap::new()).unwrap();
+        let _ = block_on(ex.respond(StatusCode::CREATED, HeaderMap::new(), "hello")).unwrap();
+        let parts = script.sent();
+        assert_eq!(parts, [sent(Some(201), "hello", true)]);
+    }
+
+    #[test]
+    fn read_to_end_yields_between_reads() {
+        let script = Script::new();
+        script.chunk("abc").chunk("def").eof();
+        let mut ex = script.exchange(POST);
+        assert_eq!(block_on(ex.read_to_end(6)).unwrap(), "abcdef");
+        assert_eq!(script.reads(), 3);
+    }
+
+    #[test]
+    fn read_to_end_refuses_past_its_bound() {
+        let script = Script::new();
+        script.chunk("abc").chunk("def").eof();
+        let mut ex = script.exchange(POST);
+        let e = block_on(ex.read_to_end(4)).unwrap_err();
+        assert_eq!(e.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    }
+
+    #[test]
+    fn blocking_returns_the_result_or_the_panic() {
+        let script = Script::new();
+        let mut ex = script.exchange(POST);
+        assert_eq!(block_on(ex.blocking(|| 6 * 7)).unwrap(), 42);
+        let e = block_on(ex.blocking(|| panic!("boom"))).unwrap_err();
+        assert!(e.is_panic() && e.to_string().contains("boom"), "{e}");
+    }
+
+    #[test]
+    fn a_finished_outcome_holds_no_switch() {
+        let script = Script::new();
+        let mut ex = script.exchange(POST);
+        ex.start(StatusCode::OK, HeaderMap::new()).unwrap();
+        let outcome = block_on(ex.end("")).unwrap();
+        assert!(crate::rt::take_switch(outcome).is_none());
+    }
+
+    #[test]
+    fn the_exchange_stays_one_pointer_with_no_extra_words() {
+        use std::mem::size_of;
+        assert_eq!(size_of::<Exchange>(), size_of::<usize>());
+        // The state is its parts plus one word for the read flags: a new field (or a head
+        // state that is not boxed) shows up here before it shows up in a Comet server's RSS.
+        let parts = size_of::<Request>()
+            + size_of::<Box<dyn Transport>>()
+            + size_of::<CloseSignal>()
+            + size_of::<HeadState>()
+            + size_of::<usize>();
+        assert!(
+            size_of::<ExchangeState>() <= parts,
+            "{} > {parts}",
+            size_of::<ExchangeState>()
+        );
     }
 }
