@@ -10,16 +10,26 @@
 //!
 //! Run: `cargo run --example echo -- --bind 127.0.0.1:8080`, then e.g.
 //! `curl -N http://127.0.0.1:8080/drip?n=5&ms=300` or
-//! `curl --data-binary @Cargo.toml http://127.0.0.1:8080/count`.
+//! `curl --data-binary @Cargo.toml http://127.0.0.1:8080/count` (`-- --help` lists every
+//! option).
 
 mod common;
 
 use std::time::Duration;
 
+use clap::Parser;
 use futures::FutureExt;
 use sha2::{Digest, Sha256};
 use weir_actors::weir::{Bytes, Error, Exchange, Method, Outcome, Result, StatusCode};
 use weir_actors::Server;
+
+/// `echo`: streaming both ways (`GET /`, `POST /echo`, `POST /count`, `GET /drip`,
+/// `GET /big`; see the example's source for each).
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    server: common::ServerOptions,
+}
 
 const TEXT: [(&str, &str); 1] = [("content-type", "text/plain")];
 
@@ -117,9 +127,11 @@ async fn big(mut ex: Exchange) -> Result<Outcome> {
 
 #[actix_rt::main]
 async fn main() -> std::io::Result<()> {
-    weir_actors::init_logging();
-    let args = common::args();
-    let server = Server::new(echo).config(args.config()).bind(&args.bind)?;
+    let cli = Cli::parse();
+    common::init_logging();
+    let server = Server::new(echo)
+        .config(cli.server.config())
+        .bind(&cli.server.bind)?;
     let addr = server.local_addrs()[0];
     let running = server.run()?;
     common::announce(addr);

@@ -11,12 +11,15 @@
 //!   reads the body with `read_line` and answers `lines=L bytes=B`.
 //!
 //! Run: `cargo run --example mixed -- --bind 127.0.0.1:8080 --pool 8 --queue 16`, then e.g.
-//! `curl --data-binary @Cargo.toml 'http://127.0.0.1:8080/switch?after=100'`.
+//! `curl --data-binary @Cargo.toml 'http://127.0.0.1:8080/switch?after=100'`
+//! (`-- --help` lists every option with its default).
 
 mod common;
 
 use std::io::BufRead;
 use std::time::Duration;
+
+use clap::Parser;
 
 use sha2::{Digest, Sha256};
 use weir_actors::weir::sync::{add_header, bridge, content_length};
@@ -25,6 +28,15 @@ use weir_actors::weir::{
     StatusCode,
 };
 use weir_actors::Server;
+
+/// `mixed`: async-aware and blocking components on one server (`GET /`, `POST /switch`,
+/// `GET /block`, `POST /legacy`; see the example's source for each). `--pool` and `--queue`
+/// size the blocking pool that `/block`, `/switch` and `/legacy` use.
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    server: common::ServerOptions,
+}
 
 const TEXT: [(&str, &str); 1] = [("content-type", "text/plain")];
 
@@ -112,8 +124,8 @@ fn legacy(_req: &mut Request, input: &mut Input, start: &mut StartResponse) -> R
 
 #[actix_rt::main]
 async fn main() -> std::io::Result<()> {
-    weir_actors::init_logging();
-    let args = common::args();
+    let cli = Cli::parse();
+    common::init_logging();
     // Sync middleware wraps the sync app; the bridge puts it under the async-aware router.
     let legacy = bridge(add_header(
         content_length(legacy, 1 << 20),
@@ -133,7 +145,9 @@ async fn main() -> std::io::Result<()> {
             }
         }
     };
-    let server = Server::new(app).config(args.config()).bind(&args.bind)?;
+    let server = Server::new(app)
+        .config(cli.server.config())
+        .bind(&cli.server.bind)?;
     let addr = server.local_addrs()[0];
     let running = server.run()?;
     common::announce(addr);

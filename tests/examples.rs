@@ -4,7 +4,9 @@
 //! sockets): echo's `/`, `/count` (SHA-256 of a 1 MiB upload), `/echo` (streams the body
 //! back while it is still being sent), `/drip` (lines spread over time, parameter limits),
 //! `/big` (exact Content-Length bodies, size limit) and 404s; hello's answer to any method
-//! and path, and its 400 for a chunked body with a bad chunk size.
+//! and path, and its 400 for a chunked body with a bad chunk size. For every example
+//! (`chat` too), the command line (clap): `--help` lists every option with its default, a
+//! bad value or unknown option exits 2 with clap's message on stderr.
 //!
 //! `cargo test` builds the examples into `target/<profile>/examples/`, next to this test's
 //! `target/<profile>/deps/`; with a target filter (`cargo test --test examples`) run
@@ -549,4 +551,117 @@ fn mixed_full_pool_answers_503_with_retry_after() {
     assert_eq!(resp.status(), 503);
     assert_eq!(header(&resp, "retry-after").as_deref(), Some("1"));
     assert_eq!(first.join().unwrap(), 200);
+}
+
+// ----- every example: bad command lines -----------------------------------------------------
+
+/// Run example `name` with `args` (no server starts), returning (status, stdout, stderr).
+fn run_example(name: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(support::example::bin(name, &[]))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("run {name}: {e}"));
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A bad value or an unknown option: status 2, nothing on stdout, and clap's message on
+/// stderr naming the option and what is wrong with the value.
+fn bad_values_exit_2(name: &str, extra: &[(&[&str], &str)]) {
+    let common: [(&[&str], &str); 6] = [
+        (
+            &["--workers", "abc"],
+            "invalid value 'abc' for '--workers <N>'",
+        ),
+        (
+            &["--workers", "0"],
+            "invalid value '0' for '--workers <N>': must be at least 1",
+        ),
+        (&["--pool", "-3"], "invalid value '-3' for '--pool <N>'"),
+        (
+            &["--queue", "many"],
+            "invalid value 'many' for '--queue <N>'",
+        ),
+        (&["--bind"], "a value is required for '--bind <HOST:PORT>'"),
+        (&["--frobnicate"], "unexpected argument '--frobnicate'"),
+    ];
+    for &(args, want) in common.iter().chain(extra) {
+        let (code, stdout, stderr) = run_example(name, args);
+        assert_eq!(code, Some(2), "{name} {args:?}: {stderr}");
+        assert_eq!(stdout, "", "{name} {args:?}");
+        assert!(stderr.starts_with("error: "), "{name} {args:?}: {stderr}");
+        assert!(stderr.contains(want), "{name} {args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn hello_echo_mixed_bad_values_exit_2() {
+    for name in ["hello", "echo", "mixed"] {
+        bad_values_exit_2(name, &[]);
+    }
+}
+
+#[test]
+fn chat_bad_values_exit_2() {
+    bad_values_exit_2(
+        "chat",
+        &[
+            (
+                &["--poll-timeout", "-1"],
+                "invalid value '-1' for '--poll-timeout <SECS>'",
+            ),
+            (
+                &["--history", "100001"],
+                "invalid value '100001' for '--history <N>'",
+            ),
+        ],
+    );
+}
+
+/// `--help`: status 0, every option with its default on stdout.
+#[test]
+fn help_lists_every_option_with_its_default() {
+    let shared = [
+        "--bind <HOST:PORT>",
+        "[default: 127.0.0.1:8080]",
+        "--workers <N>",
+        "--pool <N>",
+        "--queue <N>",
+        "[default: 256]",
+    ];
+    for name in ["hello", "echo", "mixed", "chat"] {
+        let (code, stdout, stderr) = run_example(name, &["--help"]);
+        assert_eq!(code, Some(0), "{name} --help: {stderr}");
+        assert!(
+            stdout.contains(&format!("Usage: {name} [OPTIONS]")),
+            "{stdout}"
+        );
+        for want in shared {
+            assert!(
+                stdout.contains(want),
+                "{name} --help lacks {want:?}: {stdout}"
+            );
+        }
+        // Every value-taking option shows its default.
+        let options = stdout.lines().filter(|l| l.trim_start().starts_with("--"));
+        for line in options {
+            assert!(line.contains("[default: "), "{name} --help: {line}");
+        }
+    }
+    let (_, stdout, _) = run_example("chat", &["--help"]);
+    for want in [
+        "--poll-timeout <SECS>",
+        "[default: 25]",
+        "--history <N>",
+        "[default: 1000]",
+    ] {
+        assert!(
+            stdout.contains(want),
+            "chat --help lacks {want:?}: {stdout}"
+        );
+    }
 }
