@@ -34,6 +34,10 @@
 //! A subscriber that cannot keep up (256 messages queued) is dropped by the hub; its SSE
 //! stream ends and the browser reconnects with `Last-Event-ID`, picking up from the history.
 //!
+//! Every GET route also answers HEAD (RFC 9110 §9.3.2) with the same head and no body; for
+//! `/events` and `/stream` that head is all there is, so a HEAD ends there instead of
+//! holding the connection.
+//!
 //! Options: `--bind HOST:PORT` (default `127.0.0.1:8080`; port 0 picks a free port),
 //! `--workers N`, `--pool N`, `--queue N` (as in the other examples), `--poll-timeout SECS`
 //! (default 25), `--history N` (default 1000); `-- --help` lists them with their defaults.
@@ -112,6 +116,7 @@ struct State {
 
 async fn chat(ex: Exchange, st: Arc<State>) -> Result<Outcome> {
     let method = ex.request().method().clone();
+    // HEAD is GET without the body (RFC 9110 §9.3.2): every GET route takes both.
     let get = method == Method::GET || method == Method::HEAD;
     match (ex.request().path(), get, method == Method::POST) {
         ("/", true, _) => {
@@ -339,12 +344,17 @@ async fn poll(ex: Exchange, st: Arc<State>) -> Result<Outcome> {
 
 /// `GET /events`: server-sent events, one per message (`data:` is the message JSON),
 /// resuming after `Last-Event-ID` (or `?since=`).
-async fn events(ex: Exchange, st: Arc<State>) -> Result<Outcome> {
+async fn events(mut ex: Exchange, st: Arc<State>) -> Result<Outcome> {
     let since = match sse::last_event_id(ex.request()) {
         Some(id) => Some(id),
         None => since_param(&ex)?,
     };
     let sub = subscribe(&st.hub, since).await?;
+    if ex.request().method() == Method::HEAD {
+        // The head `comet::sse` would send; no body follows, so nothing to hold open.
+        ex.start(StatusCode::OK, sse::HEADERS)?;
+        return ex.end(Bytes::new()).await;
+    }
     comet::sse(ex, sub, SSE_KEEPALIVE, |id, m: &Arc<Chat>| to_json(id, m)).await
 }
 
@@ -360,6 +370,10 @@ async fn stream(mut ex: Exchange, st: Arc<State>) -> Result<Outcome> {
             ("x-accel-buffering", "no"),
         ],
     )?;
+    if ex.request().method() == Method::HEAD {
+        // No body follows a HEAD response: end at the head rather than hold the connection.
+        return ex.end(Bytes::new()).await;
+    }
     // The head goes out now, so the client sees the stream open before the first message.
     ex.send_head().await?;
     for (id, m) in sub.take_backlog() {

@@ -1,6 +1,9 @@
 //! `hello`: any method, any path → read the whole request body (discarding it), then
 //! `200 Hello, World!`. Because it reads the body, framing errors in it are seen.
 //!
+//! HEAD gets the same head as GET (`Content-Length: 13`) and no body: the runtime drops the
+//! body of any response to HEAD.
+//!
 //! Run: `cargo run --example hello -- --bind 127.0.0.1:8080`, then
 //! `curl -i http://127.0.0.1:8080/` (`-- --help` lists every option with its default).
 

@@ -1,5 +1,8 @@
 //! `mixed`: async-aware and blocking components on one server, on the same connection.
 //!
+//! Every GET route also answers HEAD (RFC 9110 §9.3.2): the router matches
+//! `Method::GET | Method::HEAD`, and the runtime sends the head without the body.
+//!
 //! - `GET /` → `Hello, World!` from the async side.
 //! - `POST /switch?after=N` → reads the body asynchronously until at least N bytes were
 //!   handed out (or the body ended), switches to a blocking thread (the sync switch), reads
@@ -136,10 +139,13 @@ async fn main() -> std::io::Result<()> {
         let legacy = legacy.clone();
         async move {
             let method = ex.request().method().clone();
+            // GET routes take HEAD too: same head, and the runtime leaves the body out.
             match (method, ex.request().path()) {
-                (Method::GET, "/") => ex.respond(StatusCode::OK, TEXT, "Hello, World!").await,
+                (Method::GET | Method::HEAD, "/") => {
+                    ex.respond(StatusCode::OK, TEXT, "Hello, World!").await
+                }
                 (Method::POST, "/switch") => switch(ex).await,
-                (Method::GET, "/block") => block(ex).await,
+                (Method::GET | Method::HEAD, "/block") => block(ex).await,
                 (Method::POST, "/legacy") => legacy.call(ex).await,
                 _ => ex.respond(StatusCode::NOT_FOUND, TEXT, "not found\n").await,
             }
