@@ -34,18 +34,25 @@
 //! A subscriber that cannot keep up (256 messages queued) is dropped by the hub; its SSE
 //! stream ends and the browser reconnects with `Last-Event-ID`, picking up from the history.
 //!
+//! Every GET route also answers HEAD (RFC 9110 §9.3.2) with the same head and no body; for
+//! `/events` and `/stream` that head is all there is, so a HEAD ends there instead of
+//! holding the connection.
+//!
 //! Options: `--bind HOST:PORT` (default `127.0.0.1:8080`; port 0 picks a free port),
 //! `--workers N`, `--pool N`, `--queue N` (as in the other examples), `--poll-timeout SECS`
-//! (default 25), `--history N` (default 1000).
+//! (default 25), `--history N` (default 1000); `-- --help` lists them with their defaults.
 //!
 //! Run: `cargo run --example chat -- --bind 127.0.0.1:8080`, open
 //! <http://127.0.0.1:8080/> in two browser tabs, or from a shell:
 //! `curl -N http://127.0.0.1:8080/stream` in one terminal and
 //! `curl -d name=ann -d text=hi http://127.0.0.1:8080/send` in another.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
+use clap::Parser;
 use futures::FutureExt;
 use serde::{Deserialize, Serialize};
 use weir_actors::actix::{Actor, Addr};
@@ -54,7 +61,7 @@ use weir_actors::weir::h1::BodyFraming;
 use weir_actors::weir::{
     sse, Bytes, CloseReason, Error, Exchange, Method, Outcome, Result, StatusCode,
 };
-use weir_actors::{comet, Config, Server};
+use weir_actors::{comet, Server};
 
 const PAGE: &str = include_str!("chat.html");
 const MAX_TEXT_BYTES: usize = 4096;
@@ -109,6 +116,7 @@ struct State {
 
 async fn chat(ex: Exchange, st: Arc<State>) -> Result<Outcome> {
     let method = ex.request().method().clone();
+    // HEAD is GET without the body (RFC 9110 §9.3.2): every GET route takes both.
     let get = method == Method::GET || method == Method::HEAD;
     match (ex.request().path(), get, method == Method::POST) {
         ("/", true, _) => {
@@ -336,12 +344,17 @@ async fn poll(ex: Exchange, st: Arc<State>) -> Result<Outcome> {
 
 /// `GET /events`: server-sent events, one per message (`data:` is the message JSON),
 /// resuming after `Last-Event-ID` (or `?since=`).
-async fn events(ex: Exchange, st: Arc<State>) -> Result<Outcome> {
+async fn events(mut ex: Exchange, st: Arc<State>) -> Result<Outcome> {
     let since = match sse::last_event_id(ex.request()) {
         Some(id) => Some(id),
         None => since_param(&ex)?,
     };
     let sub = subscribe(&st.hub, since).await?;
+    if ex.request().method() == Method::HEAD {
+        // The head `comet::sse` would send; no body follows, so nothing to hold open.
+        ex.start(StatusCode::OK, sse::HEADERS)?;
+        return ex.end(Bytes::new()).await;
+    }
     comet::sse(ex, sub, SSE_KEEPALIVE, |id, m: &Arc<Chat>| to_json(id, m)).await
 }
 
@@ -357,6 +370,10 @@ async fn stream(mut ex: Exchange, st: Arc<State>) -> Result<Outcome> {
             ("x-accel-buffering", "no"),
         ],
     )?;
+    if ex.request().method() == Method::HEAD {
+        // No body follows a HEAD response: end at the head rather than hold the connection.
+        return ex.end(Bytes::new()).await;
+    }
     // The head goes out now, so the client sees the stream open before the first message.
     ex.send_head().await?;
     for (id, m) in sub.take_backlog() {
@@ -397,80 +414,66 @@ async fn stats(ex: Exchange, st: Arc<State>) -> Result<Outcome> {
     ex.respond(StatusCode::OK, JSON, body).await
 }
 
-/// Command-line options (the shared ones of `examples/common`, plus the chat's own).
-struct Options {
-    bind: String,
-    config: Config,
+/// `chat`: a chat room in one process. A hub actor broadcasts each message to every client
+/// held open by server-sent events (`GET /events`), long-poll (`GET /poll`) or a streaming
+/// response (`GET /stream`); `GET /` is the page, `POST /send` publishes.
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    server: common::ServerOptions,
+    /// Seconds a long-poll waits for a message before answering 204 (0..=3600, fractions
+    /// allowed)
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value = "25",
+        value_parser = poll_timeout,
+        allow_negative_numbers = true
+    )]
     poll_timeout: Duration,
+    /// Messages the hub keeps for clients that resume (0..=100000)
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1000,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(..=100_000),
+        allow_negative_numbers = true
+    )]
     history: usize,
 }
 
-const USAGE: &str = "usage: chat [--bind HOST:PORT] [--workers N] [--pool N] [--queue N] \
-                     [--poll-timeout SECS] [--history N]";
-
-fn options() -> Options {
-    fn value<T: std::str::FromStr>(flag: &str, v: Option<String>, ok: impl Fn(&T) -> bool) -> T {
-        match v.as_deref().map(str::parse::<T>) {
-            Some(Ok(n)) if ok(&n) => n,
-            _ => {
-                eprintln!("{flag}: bad or missing value\n{USAGE}");
-                std::process::exit(2);
-            }
-        }
+/// `--poll-timeout`: whole or fractional seconds within 0..=3600.
+fn poll_timeout(v: &str) -> std::result::Result<Duration, String> {
+    match v.parse::<f64>() {
+        Ok(secs) if (0.0..=3600.0).contains(&secs) => Ok(Duration::from_secs_f64(secs)),
+        Ok(_) => Err("must be within 0..=3600 seconds".to_owned()),
+        Err(e) => Err(format!("not a number of seconds: {e}")),
     }
-    let mut out = Options {
-        bind: "127.0.0.1:8080".to_owned(),
-        config: Config::default(),
-        poll_timeout: Duration::from_secs(25),
-        history: 1000,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(flag) = it.next() {
-        let v = it.next();
-        match flag.as_str() {
-            "--bind" => out.bind = value(&flag, v, |_: &String| true),
-            "--workers" => out.config.workers = value(&flag, v, |&n| n > 0),
-            "--pool" => out.config.pool_threads = value(&flag, v, |&n| n > 0),
-            "--queue" => out.config.pool_queue = value(&flag, v, |_| true),
-            "--poll-timeout" => {
-                let secs: f64 = value(&flag, v, |&s| (0.0..=3600.0).contains(&s));
-                out.poll_timeout = Duration::from_secs_f64(secs);
-            }
-            "--history" => out.history = value(&flag, v, |&n| n <= 100_000),
-            _ => {
-                eprintln!("unknown option {flag:?}\n{USAGE}");
-                std::process::exit(2);
-            }
-        }
-    }
-    out
 }
 
 #[actix_rt::main]
 async fn main() -> std::io::Result<()> {
-    weir_actors::init_logging();
-    let opts = options();
+    let cli = Cli::parse();
+    common::init_logging();
     // The hub lives on this (the main) arbiter; every worker's app holds its address.
-    let hub = ChatHub::new(opts.history, SUBSCRIBER_QUEUE).start();
+    let hub = ChatHub::new(cli.history, SUBSCRIBER_QUEUE).start();
     let state = State {
         hub,
-        poll_timeout: opts.poll_timeout,
+        poll_timeout: cli.poll_timeout,
     };
     // One Arc clone per request: cloning the hub's `Addr` itself would allocate sender
     // state for every waiting client.
     let state = Arc::new(state);
     let app = move |ex: Exchange| chat(ex, Arc::clone(&state));
-    let server = Server::new(app).config(opts.config).bind(&opts.bind)?;
+    let server = Server::new(app)
+        .config(cli.server.config())
+        .bind(&cli.server.bind)?;
     let addr = server.local_addrs()[0];
     let running = server.run()?;
-    {
-        use std::io::Write;
-        println!("listening on http://{addr}");
-        let _ = std::io::stdout().flush();
-    }
+    common::announce(addr);
     tracing::info!(
-        history = opts.history,
-        poll_timeout = ?opts.poll_timeout,
+        history = cli.history,
+        poll_timeout = ?cli.poll_timeout,
         "chat ready: open http://{addr}/"
     );
     running.await

@@ -1,5 +1,8 @@
 //! `echo`: streaming both ways with one-chunk-per-yield input.
 //!
+//! Every GET route also answers HEAD (RFC 9110 §9.3.2) with the same status and fields and
+//! no body: routes match `Method::GET | Method::HEAD`, and the runtime drops the body.
+//!
 //! - `GET /` → `Hello, World!`
 //! - `POST /echo` → each request-body chunk is sent back as it arrives (chunked response), so
 //!   a slow sender sees its bytes come back before it finishes sending.
@@ -10,16 +13,26 @@
 //!
 //! Run: `cargo run --example echo -- --bind 127.0.0.1:8080`, then e.g.
 //! `curl -N http://127.0.0.1:8080/drip?n=5&ms=300` or
-//! `curl --data-binary @Cargo.toml http://127.0.0.1:8080/count`.
+//! `curl --data-binary @Cargo.toml http://127.0.0.1:8080/count`, or
+//! `curl -I http://127.0.0.1:8080/` for the head alone (`-- --help` lists every option).
 
 mod common;
 
 use std::time::Duration;
 
+use clap::Parser;
 use futures::FutureExt;
 use sha2::{Digest, Sha256};
 use weir_actors::weir::{Bytes, Error, Exchange, Method, Outcome, Result, StatusCode};
 use weir_actors::Server;
+
+/// `echo`: streaming both ways (`GET /`, `POST /echo`, `POST /count`, `GET /drip`,
+/// `GET /big`; see the example's source for each).
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    server: common::ServerOptions,
+}
 
 const TEXT: [(&str, &str); 1] = [("content-type", "text/plain")];
 
@@ -28,14 +41,24 @@ async fn echo(ex: Exchange) -> Result<Outcome> {
         ex.request().method().clone(),
         ex.request().path().to_owned(),
     );
+    // HEAD is GET without the body (RFC 9110 §9.3.2): every GET route takes both, and the
+    // runtime leaves the body out while keeping Content-Length.
     match (&route.0, route.1.as_str()) {
-        (&Method::GET, "/") => ex.respond(StatusCode::OK, TEXT, "Hello, World!").await,
+        (&Method::GET | &Method::HEAD, "/") => {
+            ex.respond(StatusCode::OK, TEXT, "Hello, World!").await
+        }
         (&Method::POST, "/echo") => echo_body(ex).await,
         (&Method::POST, "/count") => count(ex).await,
-        (&Method::GET, "/drip") => drip(ex).await,
-        (&Method::GET, "/big") => big(ex).await,
+        (&Method::GET | &Method::HEAD, "/drip") => drip(ex).await,
+        (&Method::GET | &Method::HEAD, "/big") => big(ex).await,
         _ => ex.respond(StatusCode::NOT_FOUND, TEXT, "not found\n").await,
     }
+}
+
+/// For HEAD the head is all that goes out: end the response there rather than generate a
+/// body the runtime would drop (for `/drip`, over minutes of ticks).
+fn is_head(ex: &Exchange) -> bool {
+    ex.request().method() == Method::HEAD
 }
 
 /// Each chunk goes back as it arrives: every `send` is the yield that allows the next read.
@@ -73,6 +96,9 @@ async fn drip(mut ex: Exchange) -> Result<Outcome> {
     let n = param(&ex, "n", 1000)?;
     let ms = param(&ex, "ms", 10_000)?;
     ex.start(StatusCode::OK, TEXT)?;
+    if is_head(&ex) {
+        return ex.end(Bytes::new()).await;
+    }
     for i in 1..=n {
         if i > 1 {
             // Wait, but stop at once if the client goes away or the server shuts down.
@@ -107,6 +133,9 @@ async fn big(mut ex: Exchange) -> Result<Outcome> {
             ("content-length", len.as_str()),
         ],
     )?;
+    if is_head(&ex) {
+        return ex.end(Bytes::new()).await;
+    }
     let mut left = total;
     while left > PIECE as u64 {
         ex.send(Bytes::from_static(&PATTERN)).await?;
@@ -117,9 +146,11 @@ async fn big(mut ex: Exchange) -> Result<Outcome> {
 
 #[actix_rt::main]
 async fn main() -> std::io::Result<()> {
-    weir_actors::init_logging();
-    let args = common::args();
-    let server = Server::new(echo).config(args.config()).bind(&args.bind)?;
+    let cli = Cli::parse();
+    common::init_logging();
+    let server = Server::new(echo)
+        .config(cli.server.config())
+        .bind(&cli.server.bind)?;
     let addr = server.local_addrs()[0];
     let running = server.run()?;
     common::announce(addr);

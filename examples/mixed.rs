@@ -1,5 +1,8 @@
 //! `mixed`: async-aware and blocking components on one server, on the same connection.
 //!
+//! Every GET route also answers HEAD (RFC 9110 §9.3.2): the router matches
+//! `Method::GET | Method::HEAD`, and the runtime sends the head without the body.
+//!
 //! - `GET /` → `Hello, World!` from the async side.
 //! - `POST /switch?after=N` → reads the body asynchronously until at least N bytes were
 //!   handed out (or the body ended), switches to a blocking thread (the sync switch), reads
@@ -11,12 +14,15 @@
 //!   reads the body with `read_line` and answers `lines=L bytes=B`.
 //!
 //! Run: `cargo run --example mixed -- --bind 127.0.0.1:8080 --pool 8 --queue 16`, then e.g.
-//! `curl --data-binary @Cargo.toml 'http://127.0.0.1:8080/switch?after=100'`.
+//! `curl --data-binary @Cargo.toml 'http://127.0.0.1:8080/switch?after=100'`
+//! (`-- --help` lists every option with its default).
 
 mod common;
 
 use std::io::BufRead;
 use std::time::Duration;
+
+use clap::Parser;
 
 use sha2::{Digest, Sha256};
 use weir_actors::weir::blocking::{
@@ -26,6 +32,15 @@ use weir_actors::weir::{
     App, Bytes, Error, Exchange, Method, Outcome, Request, Result, StatusCode,
 };
 use weir_actors::Server;
+
+/// `mixed`: async-aware and blocking components on one server (`GET /`, `POST /switch`,
+/// `GET /block`, `POST /legacy`; see the example's source for each). `--pool` and `--queue`
+/// size the blocking pool that `/block`, `/switch` and `/legacy` use.
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    server: common::ServerOptions,
+}
 
 const TEXT: [(&str, &str); 1] = [("content-type", "text/plain")];
 
@@ -117,8 +132,8 @@ fn legacy(
 
 #[actix_rt::main]
 async fn main() -> std::io::Result<()> {
-    weir_actors::init_logging();
-    let args = common::args();
+    let cli = Cli::parse();
+    common::init_logging();
     // Sync middleware wraps the sync app; the bridge puts it under the async-aware router.
     let legacy = bridge(add_header(
         content_length(legacy, 1 << 20),
@@ -129,16 +144,21 @@ async fn main() -> std::io::Result<()> {
         let legacy = legacy.clone();
         async move {
             let method = ex.request().method().clone();
+            // GET routes take HEAD too: same head, and the runtime leaves the body out.
             match (method, ex.request().path()) {
-                (Method::GET, "/") => ex.respond(StatusCode::OK, TEXT, "Hello, World!").await,
+                (Method::GET | Method::HEAD, "/") => {
+                    ex.respond(StatusCode::OK, TEXT, "Hello, World!").await
+                }
                 (Method::POST, "/switch") => switch(ex).await,
-                (Method::GET, "/block") => block(ex).await,
+                (Method::GET | Method::HEAD, "/block") => block(ex).await,
                 (Method::POST, "/legacy") => legacy.call(ex).await,
                 _ => ex.respond(StatusCode::NOT_FOUND, TEXT, "not found\n").await,
             }
         }
     };
-    let server = Server::new(app).config(args.config()).bind(&args.bind)?;
+    let server = Server::new(app)
+        .config(cli.server.config())
+        .bind(&cli.server.bind)?;
     let addr = server.local_addrs()[0];
     let running = server.run()?;
     common::announce(addr);

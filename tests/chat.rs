@@ -580,8 +580,11 @@ fn bad_options_exit_with_usage() {
             .expect("run chat");
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(out.stdout.is_empty(), "{args:?}");
+        // clap's message: what was wrong with which option, and where to find the usage.
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("usage: chat"), "{args:?}: {err}");
+        assert!(err.starts_with("error: "), "{args:?}: {err}");
+        assert!(err.contains(args[0]), "{args:?}: {err}");
+        assert!(err.contains("--help"), "{args:?}: {err}");
     }
 }
 

@@ -4,7 +4,10 @@
 //! sockets): echo's `/`, `/count` (SHA-256 of a 1 MiB upload), `/echo` (streams the body
 //! back while it is still being sent), `/drip` (lines spread over time, parameter limits),
 //! `/big` (exact Content-Length bodies, size limit) and 404s; hello's answer to any method
-//! and path, and its 400 for a chunked body with a bad chunk size.
+//! and path, and its 400 for a chunked body with a bad chunk size. For every example
+//! (`chat` too): HEAD of each GET route gets GET's status and fields and no body (raw socket
+//! and `curl -I`), and the command line (clap): `--help` lists every option with its
+//! default, a bad value or unknown option exits 2 with clap's message on stderr.
 //!
 //! `cargo test` builds the examples into `target/<profile>/examples/`, next to this test's
 //! `target/<profile>/deps/`; with a target filter (`cargo test --test examples`) run
@@ -549,4 +552,279 @@ fn mixed_full_pool_answers_503_with_retry_after() {
     assert_eq!(resp.status(), 503);
     assert_eq!(header(&resp, "retry-after").as_deref(), Some("1"));
     assert_eq!(first.join().unwrap(), 200);
+}
+
+// ----- every example: HEAD wherever GET is served (RFC 9110 §9.3.2) ------------------------
+
+/// The fields of a response head to compare between GET and HEAD: all but `date` (the
+/// second may turn between the two) and `transfer-encoding` (framing: a HEAD response has
+/// no body to frame, so the runtime leaves it out), lower-cased and sorted.
+fn comparable_fields(resp: &support::Response) -> Vec<(String, String)> {
+    let mut fields: Vec<(String, String)> = resp
+        .headers
+        .iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.clone()))
+        .filter(|(k, _)| k != "date" && k != "transfer-encoding")
+        .collect();
+    fields.sort();
+    fields
+}
+
+/// The head a GET of `target` gets, on its own connection (which is then dropped, so a
+/// never-ending body such as an event stream does not matter).
+fn get_head(ex: &Example, target: &str) -> support::Response {
+    let mut s = ex.connect();
+    write!(s, "GET {target} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    read_head(&mut BufReader::new(s))
+}
+
+/// HEAD `target` over a raw socket: its head must match GET's (status, Content-Length and
+/// every other field), and no body may follow it: a GET pipelined right behind the HEAD on
+/// the same connection must get its own, well-formed response.
+fn check_head_like_get(ex: &Example, target: &str) {
+    let get = get_head(ex, target);
+    let mut s = ex.connect();
+    write!(
+        s,
+        "HEAD {target} HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    .unwrap();
+    let mut r = BufReader::new(s);
+    let head = read_response(&mut r, true).unwrap();
+    assert_eq!(head.status, get.status, "HEAD {target}: status");
+    assert_eq!(
+        head.header("content-length"),
+        get.header("content-length"),
+        "HEAD {target}: Content-Length"
+    );
+    assert_eq!(
+        comparable_fields(&head),
+        comparable_fields(&get),
+        "HEAD {target}: fields"
+    );
+    let next = read_response(&mut r, false).unwrap();
+    assert_eq!(next.status, 200, "GET / after HEAD {target}: {next:?}");
+    assert_eq!(
+        next.header("content-length")
+            .map(|n| n.parse::<usize>().unwrap()),
+        Some(next.body.len()),
+        "GET / after HEAD {target}"
+    );
+}
+
+/// `curl -I` (a HEAD) of `target`: status line and Content-Length as GET's, and curl is
+/// content with a head alone.
+fn check_curl_head(ex: &Example, target: &str) {
+    let get = get_head(ex, target);
+    let out = Command::new("curl")
+        .args(["-sS", "-I", "--max-time", "10"])
+        .arg(ex.url(target))
+        .output()
+        .expect("curl is installed (.ci/run installs it)");
+    assert!(
+        out.status.success(),
+        "curl -I {target}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let head = text
+        .strip_suffix("\r\n\r\n")
+        .unwrap_or_else(|| panic!("curl -I {target}: not a lone head: {text:?}"));
+    let mut lines = head.split("\r\n");
+    let status = lines.next().unwrap();
+    assert!(
+        status.starts_with(&format!("HTTP/1.1 {} ", get.status)),
+        "curl -I {target}: {status}"
+    );
+    let length = lines.find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case("content-length")
+            .then(|| v.trim().to_owned())
+    });
+    assert_eq!(
+        length.as_deref(),
+        get.header("content-length"),
+        "curl -I {target}: {head}"
+    );
+}
+
+#[test]
+fn hello_head_matches_get() {
+    let ex = Example::start("hello");
+    for target in ["/", "/any/path?x=1"] {
+        check_head_like_get(&ex, target);
+        check_curl_head(&ex, target);
+    }
+}
+
+#[test]
+fn echo_head_matches_get_on_every_get_route() {
+    let ex = Example::start("echo");
+    for target in [
+        "/",
+        "/drip?n=3&ms=10",
+        "/big?bytes=100000",
+        "/big?bytes=0",
+        // Errors and unknown paths too.
+        "/drip?n=1001&ms=1",
+        "/nope",
+    ] {
+        check_head_like_get(&ex, target);
+        check_curl_head(&ex, target);
+    }
+    // HEAD of a long drip or a 1 GiB body ends at the head instead of generating the body.
+    let t = Instant::now();
+    check_head_like_get(&ex, "/big?bytes=1073741824");
+    let mut s = ex.connect();
+    s.write_all(
+        b"HEAD /drip?n=1000&ms=10000 HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    .unwrap();
+    let mut r = BufReader::new(s);
+    assert_eq!(read_response(&mut r, true).unwrap().status, 200);
+    assert_eq!(
+        read_response(&mut r, false).unwrap().text(),
+        "Hello, World!"
+    );
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+}
+
+#[test]
+fn mixed_head_matches_get_on_every_get_route() {
+    let ex = Example::start("mixed");
+    for target in ["/", "/block?ms=10", "/block?ms=10001", "/nope"] {
+        check_head_like_get(&ex, target);
+        check_curl_head(&ex, target);
+    }
+}
+
+#[test]
+fn chat_head_matches_get_on_every_get_route() {
+    // A short long-poll, so `GET /poll` answers (204) within the test.
+    let ex = Example::start_with("chat", &["--poll-timeout", "0.2"]);
+    for target in [
+        "/",
+        "/stats",
+        "/poll",
+        "/events",
+        "/stream",
+        "/poll?since=x",
+        "/nope",
+    ] {
+        check_head_like_get(&ex, target);
+        check_curl_head(&ex, target);
+    }
+}
+
+// ----- every example: bad command lines -----------------------------------------------------
+
+/// Run example `name` with `args` (no server starts), returning (status, stdout, stderr).
+fn run_example(name: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(support::example::bin(name, &[]))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("run {name}: {e}"));
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A bad value or an unknown option: status 2, nothing on stdout, and clap's message on
+/// stderr naming the option and what is wrong with the value.
+fn bad_values_exit_2(name: &str, extra: &[(&[&str], &str)]) {
+    let common: [(&[&str], &str); 6] = [
+        (
+            &["--workers", "abc"],
+            "invalid value 'abc' for '--workers <N>'",
+        ),
+        (
+            &["--workers", "0"],
+            "invalid value '0' for '--workers <N>': must be at least 1",
+        ),
+        (&["--pool", "-3"], "invalid value '-3' for '--pool <N>'"),
+        (
+            &["--queue", "many"],
+            "invalid value 'many' for '--queue <N>'",
+        ),
+        (&["--bind"], "a value is required for '--bind <HOST:PORT>'"),
+        (&["--frobnicate"], "unexpected argument '--frobnicate'"),
+    ];
+    for &(args, want) in common.iter().chain(extra) {
+        let (code, stdout, stderr) = run_example(name, args);
+        assert_eq!(code, Some(2), "{name} {args:?}: {stderr}");
+        assert_eq!(stdout, "", "{name} {args:?}");
+        assert!(stderr.starts_with("error: "), "{name} {args:?}: {stderr}");
+        assert!(stderr.contains(want), "{name} {args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn hello_echo_mixed_bad_values_exit_2() {
+    for name in ["hello", "echo", "mixed"] {
+        bad_values_exit_2(name, &[]);
+    }
+}
+
+#[test]
+fn chat_bad_values_exit_2() {
+    bad_values_exit_2(
+        "chat",
+        &[
+            (
+                &["--poll-timeout", "-1"],
+                "invalid value '-1' for '--poll-timeout <SECS>'",
+            ),
+            (
+                &["--history", "100001"],
+                "invalid value '100001' for '--history <N>'",
+            ),
+        ],
+    );
+}
+
+/// `--help`: status 0, every option with its default on stdout.
+#[test]
+fn help_lists_every_option_with_its_default() {
+    let shared = [
+        "--bind <HOST:PORT>",
+        "[default: 127.0.0.1:8080]",
+        "--workers <N>",
+        "--pool <N>",
+        "--queue <N>",
+        "[default: 256]",
+    ];
+    for name in ["hello", "echo", "mixed", "chat"] {
+        let (code, stdout, stderr) = run_example(name, &["--help"]);
+        assert_eq!(code, Some(0), "{name} --help: {stderr}");
+        assert!(
+            stdout.contains(&format!("Usage: {name} [OPTIONS]")),
+            "{stdout}"
+        );
+        for want in shared {
+            assert!(
+                stdout.contains(want),
+                "{name} --help lacks {want:?}: {stdout}"
+            );
+        }
+        // Every value-taking option shows its default.
+        let options = stdout.lines().filter(|l| l.trim_start().starts_with("--"));
+        for line in options {
+            assert!(line.contains("[default: "), "{name} --help: {line}");
+        }
+    }
+    let (_, stdout, _) = run_example("chat", &["--help"]);
+    for want in [
+        "--poll-timeout <SECS>",
+        "[default: 25]",
+        "--history <N>",
+        "[default: 1000]",
+    ] {
+        assert!(
+            stdout.contains(want),
+            "chat --help lacks {want:?}: {stdout}"
+        );
+    }
 }

@@ -43,18 +43,6 @@ pub use pool::SyncPool;
 pub use server::{Running, Server, ServerHandle};
 pub use weir;
 
-/// Install a `tracing` subscriber that logs to stderr, filtered by `RUST_LOG` (default
-/// `info`). For examples and binaries; a library embedding weir sets up its own.
-pub fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
-}
-
 /// The README's examples, compiled and run as doc tests so they stay true.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]

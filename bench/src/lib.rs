@@ -11,8 +11,9 @@
 //! | `GET /poll` | long-poll: held until the client leaves or [`POLL_TIMEOUT`], then 204 |
 //! | `GET /block?ms=M` | a blocking `sleep(M ms)` (M ≤ 10000) on the blocking pool, then `slept=M` |
 //!
-//! Each takes `--bind HOST:PORT` and `--workers N`, and prints `listening on http://HOST:PORT`
-//! to stdout once it accepts. None logs anything by default.
+//! Each takes `--bind HOST:PORT` and `--workers N` ([`ServerArgs`]), and prints `listening
+//! on http://HOST:PORT` to stdout once it accepts. None logs anything by default
+//! (`weir-server` logs to stderr when `RUST_LOG` asks: [`init_logging`]).
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -39,50 +40,67 @@ pub static PATTERN: [u8; STREAM_CHUNK] = {
     p
 };
 
-/// Command-line options every server accepts.
-#[derive(Clone, Debug)]
+/// Command-line options every server accepts (`--help` lists them with their defaults). The
+/// driver starts each server with `--bind 127.0.0.1:0 --workers 1`.
+#[derive(clap::Args, Clone, Debug)]
 pub struct ServerArgs {
-    /// Address to bind (`--bind`, default `127.0.0.1:8080`; port 0 picks a free port).
+    /// Address to listen on; port 0 picks a free port
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
-    /// Worker threads (`--workers`, default 1).
+    /// Worker threads
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = at_least_one)]
     pub workers: usize,
 }
 
+/// The command line of a benchmark server: only the shared options.
+#[derive(clap::Parser)]
+#[command(
+    about = "A weir-bench server: serves the benchmark routes (see the weir_bench crate docs) \
+             and prints `listening on http://HOST:PORT` once it accepts"
+)]
+struct ServerCli {
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+/// A count that must be at least 1: zero workers would serve nothing.
+fn at_least_one(v: &str) -> Result<usize, String> {
+    match v.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 impl ServerArgs {
-    /// Parse `std::env::args`, exiting with a usage line on anything unknown.
+    /// Parse `std::env::args`; on a bad or unknown option, clap's message on stderr and
+    /// exit status 2 (`--help`: the options, and status 0).
     pub fn from_env() -> ServerArgs {
-        match ServerArgs::parse(std::env::args().skip(1)) {
-            Ok(a) => a,
-            Err(e) => {
-                eprintln!("{e}\nusage: [--bind HOST:PORT] [--workers N]");
-                std::process::exit(2);
-            }
-        }
+        <ServerCli as clap::Parser>::parse().server
     }
 
     /// Parse options from `args` (without the program name).
-    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<ServerArgs, String> {
-        let mut out = ServerArgs {
-            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            workers: 1,
-        };
-        let mut it = args.into_iter();
-        while let Some(a) = it.next() {
-            let v = it.next().ok_or_else(|| format!("{a} needs a value"))?;
-            match a.as_str() {
-                "--bind" => out.bind = v.parse().map_err(|e| format!("--bind {v}: {e}"))?,
-                "--workers" => {
-                    out.workers = v
-                        .parse()
-                        .ok()
-                        .filter(|&n| n > 0)
-                        .ok_or_else(|| format!("--workers {v}: want a positive number"))?
-                }
-                _ => return Err(format!("unknown option {a}")),
-            }
-        }
-        Ok(out)
+    pub fn try_parse_from<I, T>(args: I) -> Result<ServerArgs, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let argv = std::iter::once(std::ffi::OsString::from("server"))
+            .chain(args.into_iter().map(Into::into));
+        <ServerCli as clap::Parser>::try_parse_from(argv).map(|cli| cli.server)
     }
+}
+
+/// Install a `tracing` subscriber on stderr for a server binary, filtered by `RUST_LOG` and
+/// off without it: a measured server logs nothing (the driver clears `RUST_LOG`), while
+/// `RUST_LOG=debug` still shows what weir does when a run needs explaining.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// Print the one line the driver waits for, once the server accepts.
@@ -117,11 +135,20 @@ mod tests {
 
     #[test]
     fn parses_server_args() {
-        let a = ServerArgs::parse(["--bind", "127.0.0.1:0", "--workers", "2"].map(String::from))
-            .unwrap();
+        let a = ServerArgs::try_parse_from(["--bind", "127.0.0.1:0", "--workers", "2"]).unwrap();
         assert_eq!(a.bind.port(), 0);
         assert_eq!(a.workers, 2);
-        assert!(ServerArgs::parse(["--workers", "0"].map(String::from)).is_err());
-        assert!(ServerArgs::parse(["--nope", "1"].map(String::from)).is_err());
+        let a = ServerArgs::try_parse_from::<_, &str>([]).unwrap();
+        assert_eq!(a.bind, SocketAddr::from(([127, 0, 0, 1], 8080)));
+        assert_eq!(a.workers, 1);
+        for bad in [
+            &["--workers", "0"][..],
+            &["--workers", "abc"],
+            &["--bind", "nowhere"],
+            &["--nope", "1"],
+        ] {
+            let e = ServerArgs::try_parse_from(bad).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{bad:?}");
+        }
     }
 }

@@ -1,59 +1,84 @@
-//! Shared command-line handling for the examples: `--bind HOST:PORT`, `--workers N`,
-//! `--pool N`, `--queue N`.
+//! What every example does at start-up: the command-line options they share (`--bind
+//! HOST:PORT`, `--workers N`, `--pool N`, `--queue N`, parsed by clap), logging to stderr,
+//! and the one stdout line scripts wait for.
+//!
+//! Each example has its own `#[derive(clap::Parser)]` struct (its doc comment is the
+//! `--help` text) that flattens [`ServerOptions`], so the shared options are spelled,
+//! defaulted and checked the same way everywhere: a bad value exits with status 2 and
+//! clap's message on stderr.
 
 use std::net::SocketAddr;
 
-/// Command-line options every example accepts.
-pub struct Args {
-    /// Address to bind (`--bind`, default `127.0.0.1:8080`; port 0 picks a free port).
+use weir_actors::Config;
+
+/// Command-line options every example accepts. Defaults come from [`Config::default`], so
+/// `--help` shows what the server would really use. Numbers allow a leading `-` so that
+/// `--workers -1` is reported as a bad value of `--workers`, not as an unknown option `-1`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ServerOptions {
+    /// Address to listen on; port 0 picks a free port
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
     pub bind: String,
-    /// Worker threads (`--workers`, default one per core).
-    pub workers: Option<usize>,
-    /// Blocking-pool threads (`--pool`, default from `Config`).
-    pub pool: Option<usize>,
-    /// Blocking jobs that may wait for a pool thread before 503 (`--queue`).
-    pub queue: Option<usize>,
+    /// Worker threads, each with its own event loop; one per core unless set
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = Config::default().workers,
+        value_parser = at_least_one,
+        allow_negative_numbers = true
+    )]
+    pub workers: usize,
+    /// Threads in the blocking pool; 4 per core (within 4..64) unless set
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = Config::default().pool_threads,
+        value_parser = at_least_one,
+        allow_negative_numbers = true
+    )]
+    pub pool: usize,
+    /// Blocking jobs that may wait for a pool thread; beyond that, 503
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = Config::default().pool_queue,
+        allow_negative_numbers = true
+    )]
+    pub queue: usize,
 }
 
-impl Args {
+/// A count that must be at least 1 (`--workers`, `--pool`): zero threads would serve nothing.
+fn at_least_one(v: &str) -> Result<usize, String> {
+    match v.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_owned()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+impl ServerOptions {
     /// A `Config` with these options applied.
-    pub fn config(&self) -> weir_actors::Config {
-        let mut cfg = weir_actors::Config::default();
-        if let Some(n) = self.workers {
-            cfg.workers = n;
+    pub fn config(&self) -> Config {
+        Config {
+            workers: self.workers,
+            pool_threads: self.pool,
+            pool_queue: self.queue,
+            ..Config::default()
         }
-        if let Some(n) = self.pool {
-            cfg.pool_threads = n;
-        }
-        if let Some(n) = self.queue {
-            cfg.pool_queue = n;
-        }
-        cfg
     }
 }
 
-/// Parse `std::env::args`, exiting with a usage line on anything unknown.
-pub fn args() -> Args {
-    let mut out = Args {
-        bind: "127.0.0.1:8080".to_owned(),
-        workers: None,
-        pool: None,
-        queue: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(a) = it.next() {
-        match (a.as_str(), it.next()) {
-            ("--bind", Some(v)) => out.bind = v,
-            ("--workers", Some(v)) => out.workers = v.parse().ok().filter(|&n| n > 0),
-            ("--pool", Some(v)) => out.pool = v.parse().ok().filter(|&n| n > 0),
-            ("--queue", Some(v)) => out.queue = v.parse().ok(),
-            _ => {
-                eprintln!("usage: [--bind HOST:PORT] [--workers N] [--pool N] [--queue N]");
-                std::process::exit(2);
-            }
-        }
-    }
-    out
+/// Install a `tracing` subscriber that logs to stderr (stdout carries only the listening
+/// line), filtered by `RUST_LOG`, default `info`: the access log is on. This lives with the
+/// binaries, not in the library: an application embedding weir sets up its own.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
 }
 
 /// Print the one line scripts wait for, once the server accepts.

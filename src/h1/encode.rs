@@ -6,6 +6,7 @@
 //! caller's `BytesMut`; numbers are formatted on the stack, nothing allocates per response.
 
 use std::fmt;
+use std::io::Write as _;
 
 use bytes::{Bytes, BytesMut};
 use http::header::{self, HeaderMap};
@@ -389,37 +390,18 @@ fn write_date_and_server(dst: &mut BytesMut, headers: &HeaderMap) {
     }
 }
 
-/// `n` in decimal, formatted on the stack.
-fn write_decimal(dst: &mut BytesMut, mut n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    dst.extend_from_slice(&buf[i..]);
+/// `n` in decimal, formatted on the stack by `itoa` (no allocation, no `fmt` machinery).
+fn write_decimal(dst: &mut BytesMut, n: u64) {
+    dst.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
-/// `n` in lowercase hex, formatted on the stack.
-/// `n` in lowercase hex followed by CRLF, formatted on the stack (no allocation per chunk).
-fn chunk_size_line(mut n: u64, buf: &mut [u8; 18]) -> &[u8] {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    buf[16] = b'\r';
-    buf[17] = b'\n';
-    let mut i = 16;
-    loop {
-        i -= 1;
-        buf[i] = DIGITS[(n & 0xf) as usize];
-        n >>= 4;
-        if n == 0 {
-            break;
-        }
-    }
-    &buf[i..]
+/// `n` in lowercase hex followed by CRLF, formatted into `buf` on the stack (no allocation
+/// per chunk): at most 16 hex digits for a `u64`, plus CRLF, fits its 18 bytes.
+fn chunk_size_line(n: u64, buf: &mut [u8; 18]) -> &[u8] {
+    let mut rest = &mut buf[..];
+    write!(rest, "{n:x}\r\n").expect("a u64 in hex and CRLF fit in 18 bytes");
+    let len = 18 - rest.len();
+    &buf[..len]
 }
 
 #[cfg(test)]
@@ -836,7 +818,7 @@ mod tests {
 
     #[test]
     fn number_formatting() {
-        for n in [0u64, 1, 9, 10, 255, 4096, 1 << 40, u64::MAX] {
+        for n in [0u64, 1, 9, 10, 15, 16, 255, 4096, 1 << 40, u64::MAX] {
             let mut dst = BytesMut::new();
             write_decimal(&mut dst, n);
             assert_eq!(&dst[..], n.to_string().as_bytes());

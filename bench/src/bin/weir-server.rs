@@ -2,7 +2,7 @@
 //! weir's own API, the way its examples are: one async-aware app, `Exchange::next` with an
 //! empty `send` as the yield, `Exchange::blocking` for the blocking route and
 //! `Exchange::switch_to_sync` for the blocking reader. Configuration: `Config::default()`
-//! with `--workers` applied and the access log off.
+//! with `--workers` applied and the access log off; logging only if `RUST_LOG` asks.
 
 use weir_actors::weir::{Bytes, Exchange, Method, Outcome, Result, StatusCode};
 use weir_actors::{Config, Server};
@@ -88,6 +88,7 @@ async fn block(mut ex: Exchange) -> Result<Outcome> {
 #[actix_rt::main]
 async fn main() -> std::io::Result<()> {
     let args = ServerArgs::from_env();
+    weir_bench::init_logging();
     let config = Config {
         workers: args.workers,
         access_log: false,

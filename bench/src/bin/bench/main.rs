@@ -24,32 +24,92 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use serde::Serialize;
 
 use report::{Row, Samples};
 use server::{Kind, Running, KINDS};
 use workloads::{Params, Workload};
 
-const USAGE: &str = "\
-usage: bench [--quick] [--rounds N] [--duration SECS] [--only W,W..] [--servers S,S..]
-             [--conns N] [--out DIR] [--name NAME] [--server-cpu N] [--client-cpu N] [--no-pin]
-             [--no-wait]
+/// The driver: runs every workload against weir, actix-web and hyper, alternating the
+/// servers round by round, and writes a markdown table, JSON and an SVG chart. Run it through
+/// `bench/run`, which builds everything in release first.
+#[derive(Parser)]
+#[command(name = "bench")]
+struct Cli {
+    /// 1 round × 1 s per workload (a smoke run); writes results/quick.*
+    #[arg(long)]
+    quick: bool,
+    /// Rounds per workload; servers alternate within each [default: 5, or 1 with --quick]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    rounds: Option<u64>,
+    /// Measured time per run, at least 0.5 [default: 3, or 1 with --quick]
+    #[arg(long, value_name = "SECS", value_parser = seconds)]
+    duration: Option<Duration>,
+    // Help from the workload list itself, so it cannot go stale.
+    #[arg(
+        long,
+        value_name = "W,..",
+        value_delimiter = ',',
+        value_parser = workload,
+        help = format!(
+            "Workloads to run, comma-separated: {} [default: all]",
+            Workload::ALL.map(Workload::id).join(", ")
+        )
+    )]
+    only: Vec<Workload>,
+    /// Servers to run, comma-separated: weir, actix-web, hyper [default: all]
+    #[arg(long, value_name = "S,..", value_delimiter = ',', value_parser = server_kind)]
+    servers: Vec<Kind>,
+    /// Idle long-poll connections
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    conns: usize,
+    /// Where results go
+    #[arg(long, value_name = "DIR", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/results"))]
+    out: PathBuf,
+    /// File stem of the results [default: latest, or quick with --quick]
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    /// Core the server is pinned to
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    server_cpu: usize,
+    /// Core the load generator is pinned to
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    client_cpu: usize,
+    /// No taskset, no affinity
+    #[arg(long)]
+    no_pin: bool,
+    /// Do not wait for other processes to go quiet before each run
+    #[arg(long)]
+    no_wait: bool,
+}
 
-  --quick          1 round × 1 s per workload (a smoke run); writes results/quick.*
-  --rounds N       rounds per workload (default 5); servers alternate within each
-  --duration SECS  measured time per run (default 3)
-  --only W,..      workloads: plaintext, pipelined, upload-length, upload-chunked,
-                   upload-switch, stream, longpoll, block-latency, switch-overhead
-  --servers S,..   weir, actix-web, hyper (default all)
-  --conns N        idle long-poll connections (default 10000)
-  --out DIR        where results go (default bench/results)
-  --name NAME      file stem (default latest, or quick with --quick)
-  --server-cpu N   core the server is pinned to (default 1)
-  --client-cpu N   core the load generator is pinned to (default 0)
-  --no-pin         no taskset, no affinity
-  --no-wait        do not wait for other processes to go quiet before each run";
+/// `--duration`: seconds, fractions allowed; under 0.5 s a run measures mostly its start.
+fn seconds(v: &str) -> Result<Duration, String> {
+    match v.parse::<f64>() {
+        Ok(s) if s.is_finite() && s >= 0.5 => Ok(Duration::from_secs_f64(s)),
+        Ok(_) => Err("must be at least 0.5 seconds".to_owned()),
+        Err(e) => Err(format!("not a number of seconds: {e}")),
+    }
+}
 
-/// Command-line options.
+/// One `--only` item, by its id.
+fn workload(v: &str) -> Result<Workload, String> {
+    Workload::ALL
+        .into_iter()
+        .find(|w| w.id() == v.trim())
+        .ok_or_else(|| format!("unknown workload {v:?}"))
+}
+
+/// One `--servers` item, by its name.
+fn server_kind(v: &str) -> Result<Kind, String> {
+    KINDS
+        .into_iter()
+        .find(|k| k.name == v.trim())
+        .ok_or_else(|| format!("unknown server {v:?}"))
+}
+
+/// Command-line options, with the `--quick` defaults applied.
 struct Options {
     quick: bool,
     rounds: usize,
@@ -65,85 +125,36 @@ struct Options {
     wait_quiet: bool,
 }
 
-fn parse_args() -> Result<Options, String> {
-    let mut o = Options {
-        quick: false,
-        rounds: 5,
-        duration: Duration::from_secs(3),
-        only: Workload::ALL.to_vec(),
-        servers: KINDS.to_vec(),
-        conns: 10_000,
-        out: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/results")),
-        name: String::new(),
-        server_cpu: 1,
-        client_cpu: 0,
-        pin: true,
-        wait_quiet: true,
-    };
-    let (mut rounds, mut duration) = (None, None);
-    let mut it = std::env::args().skip(1);
-    while let Some(a) = it.next() {
-        let mut value = || it.next().ok_or_else(|| format!("{a} needs a value"));
-        match a.as_str() {
-            "--quick" => o.quick = true,
-            "--no-pin" => o.pin = false,
-            "--no-wait" => o.wait_quiet = false,
-            "--help" | "-h" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            "--rounds" => rounds = Some(num(&a, &value()?)?),
-            "--duration" => {
-                let v: f64 = value()?.parse().map_err(|_| "--duration: seconds")?;
-                duration = Some(Duration::from_secs_f64(v.max(0.5)));
-            }
-            "--only" => {
-                let v = value()?;
-                o.only = v
-                    .split(',')
-                    .map(|w| {
-                        Workload::ALL
-                            .into_iter()
-                            .find(|x| x.id() == w.trim())
-                            .ok_or_else(|| format!("unknown workload {w}"))
-                    })
-                    .collect::<Result<_, _>>()?;
-            }
-            "--servers" => {
-                let v = value()?;
-                o.servers = v
-                    .split(',')
-                    .map(|s| {
-                        KINDS
-                            .into_iter()
-                            .find(|k| k.name == s.trim())
-                            .ok_or_else(|| format!("unknown server {s}"))
-                    })
-                    .collect::<Result<_, _>>()?;
-            }
-            "--conns" => o.conns = num(&a, &value()?)?,
-            "--out" => o.out = PathBuf::from(value()?),
-            "--name" => o.name = value()?,
-            "--server-cpu" => o.server_cpu = num(&a, &value()?)?,
-            "--client-cpu" => o.client_cpu = num(&a, &value()?)?,
-            _ => return Err(format!("unknown option {a}")),
+impl From<Cli> for Options {
+    fn from(c: Cli) -> Options {
+        let (rounds, secs, name) = if c.quick {
+            (1, 1, "quick")
+        } else {
+            (5, 3, "latest")
+        };
+        Options {
+            quick: c.quick,
+            rounds: c.rounds.map_or(rounds, |n| n as usize),
+            duration: c.duration.unwrap_or(Duration::from_secs(secs)),
+            only: if c.only.is_empty() {
+                Workload::ALL.to_vec()
+            } else {
+                c.only
+            },
+            servers: if c.servers.is_empty() {
+                KINDS.to_vec()
+            } else {
+                c.servers
+            },
+            conns: c.conns,
+            out: c.out,
+            name: c.name.unwrap_or_else(|| name.to_owned()),
+            server_cpu: c.server_cpu,
+            client_cpu: c.client_cpu,
+            pin: !c.no_pin,
+            wait_quiet: !c.no_wait,
         }
     }
-    if o.quick {
-        o.rounds = 1;
-        o.duration = Duration::from_secs(1);
-    }
-    o.rounds = rounds.unwrap_or(o.rounds).max(1);
-    o.duration = duration.unwrap_or(o.duration);
-    if o.name.is_empty() {
-        o.name = if o.quick { "quick" } else { "latest" }.to_owned();
-    }
-    Ok(o)
-}
-
-fn num(flag: &str, v: &str) -> Result<usize, String> {
-    v.parse()
-        .map_err(|_| format!("{flag} {v}: want a whole number"))
 }
 
 /// Other processes' CPU (percent of one core) past which a run is done again.
@@ -203,13 +214,7 @@ struct ServerInfo {
 }
 
 fn main() {
-    let o = match parse_args() {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("{e}\n{USAGE}");
-            std::process::exit(2);
-        }
-    };
+    let o = Options::from(Cli::parse());
     if let Err(e) = run(o) {
         eprintln!("bench: {e}");
         std::process::exit(1);
