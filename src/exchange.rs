@@ -33,7 +33,7 @@ use crate::error::{Error, Result};
 use crate::h1::BodyFraming;
 use crate::request::Request;
 use crate::response::{HeadState, IntoHeaders, Part};
-use crate::rt::Transport;
+use crate::rt::transport::Transport;
 use crate::signal::{CloseReason, CloseSignal};
 
 /// What an app returns: proof that it finished its response, or the sync switch. Only

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::{Buf, Bytes};
 
 use crate::error::{Error, Result};
-use crate::rt::BlockingTransport;
+use crate::rt::transport::BlockingTransport;
 
 /// The blocking request body: `std::io::Read` and `BufRead` over the rest of the body.
 /// Reads end with `Ok(0)` at the end of the body, whatever its framing.

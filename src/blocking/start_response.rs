@@ -8,7 +8,7 @@ use http::{HeaderMap, StatusCode};
 use crate::error::Result;
 use crate::exchange::Outcome;
 use crate::response::{HeadState, IntoHeaders, Part};
-use crate::rt::BlockingTransport;
+use crate::rt::transport::BlockingTransport;
 
 /// `start_response` for blocking components, and the legacy `write()` callable. The head
 /// rules are the async [`Exchange`](crate::Exchange)'s: `start` once, `restart` until the

@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::exchange::Outcome;
 use crate::request::Request;
 use crate::response::HeadState;
-use crate::rt::{BlockingTransport, Transport};
+use crate::rt::transport::{BlockingTransport, Transport};
 use crate::signal::CloseSignal;
 
 /// The blocking half of an exchange after the sync switch: environ, blocking input, and
