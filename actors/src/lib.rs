@@ -30,6 +30,7 @@ pub mod hub;
 pub mod io;
 pub mod messages;
 pub mod pool;
+pub mod serve;
 pub mod server;
 mod transport;
 mod worker;
