@@ -1,18 +1,25 @@
-//! weir-actors: the actix runtime for [weir](weir): a server, connection, request-body and
-//! application actors that run async-aware weir apps over HTTP/1.1.
+//! weir-actors: the actix runtime for [`weir`]: a server whose connection actors run
+//! async-aware and blocking weir apps over HTTP/1.1.
 //!
-//! Apps need only this crate: it re-exports `weir` as [`weir`].
+//! Apps need only this crate: it re-exports `weir` as [`weir`] (and `actix`).
 //!
 //! # Layout
 //! - [`server`]: binds, accepts (with `actix-server`), spreads connections over worker
-//!   arbiters, graceful shutdown.
-//! - `connection`: the [`Connection`] actor, one per TCP connection: parses heads, frames
-//!   responses, keep-alive, pipelining, timeouts, lingering close.
+//!   threads, graceful shutdown. [`serve`]: the same for streams accepted elsewhere.
+//! - `worker`: what the connections of one worker thread share (config, app, buffer pool,
+//!   the shutdown registry).
+//! - [`io`]: the connection's byte stream ([`io::Io`]): TCP now, TLS next, in-memory pipes in
+//!   tests.
+//! - `connection/`: the connection actor, one per connection: its shell (`mod.rs`), the
+//!   HTTP/1.1 state machine (`http1`), the I/O driver (`driver`), its one timer (`timer`)
+//!   and the access log (`access`).
+//! - `fast_path`: the connection polls a new request's app itself; no actor until it waits.
+//! - `app`: the app actor, one per request whose app waits, and the sync switch's dispatch.
+//! - `transport`: the transports that turn an exchange's awaits (and a switched
+//!   continuation's blocking calls) into messages.
 //! - `body`: the request-body stage of a connection: one body chunk per `ReadChunk`, only on
-//!   demand.
-//! - `app`: the [`AppActor`], one per request, driving the app's future; the transports
-//!   that turn its awaits (and a switched continuation's blocking calls) into messages.
-//! - [`pool`]: the blocking pool (a `SyncArbiter`) with a bounded queue.
+//!   demand. `write_buf`: the connection's write buffer.
+//! - [`pool`]: the blocking pool (a `SyncArbiter` of [`pool::PoolThread`]s), bounded.
 //! - [`messages`]: every message between them.
 //! - [`hub`]: a broadcast [`Hub`](hub::Hub) actor for Comet apps; [`comet`]: the SSE loop.
 //! - [`config`]: every limit and timeout, with defaults.
