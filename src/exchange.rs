@@ -339,6 +339,15 @@ impl Exchange {
     pub fn close_signal(&self) -> CloseSignal {
         self.0.signal.clone()
     }
+
+    /// Turn the server's minimum data rates off (or back on) for this request. The rates
+    /// reap clients that trickle a body in or read a response out too slowly; they count only
+    /// time spent waiting on the client, so a long-poll or an SSE stream that sends nothing
+    /// for minutes is never at fault. Turn them off when a slow client is expected and fine
+    /// (a deliberately throttled download, a device on a bad link).
+    pub fn set_min_data_rates(&mut self, enabled: bool) -> Result<()> {
+        self.0.transport.set_min_data_rates(enabled)
+    }
 }
 
 /// Give control back to the executor once (what an empty yield means).

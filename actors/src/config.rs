@@ -4,6 +4,17 @@ use std::time::Duration;
 
 use weir::Limits;
 
+/// A minimum data rate: at least `bytes_per_second`, averaged over consecutive windows of
+/// `grace` length, the first starting when the connection starts waiting on the client.
+/// See [`Config::min_request_body_rate`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MinDataRate {
+    /// Bytes per second the client must move, on average over a window.
+    pub bytes_per_second: u64,
+    /// The window (and so the grace before the first check).
+    pub grace: Duration,
+}
+
 /// Server configuration. Build it from `Config::default()` and adjust fields.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -71,6 +82,19 @@ pub struct Config {
     /// received, and the connection closes after the last (hyper's `half_close`). An EOF
     /// inside a head or body still closes at once.
     pub half_close: bool,
+    /// Minimum rate for a request body, counted only while the app waits for body bytes
+    /// the client has not sent (so an app that does not read never puts its client at
+    /// fault). Below it the app's read fails and the connection closes, with `408` if no
+    /// response was started. Default 240 B/s over 5 s windows (Kestrel's
+    /// `MinRequestBodyDataRate`): a client this slow holds a connection for hours with a
+    /// few bytes every few seconds, which no stall timeout notices. `None` turns it off; an
+    /// app can turn both rates off for one request with `Exchange::set_min_data_rates`.
+    pub min_request_body_rate: Option<MinDataRate>,
+    /// Minimum rate at which the client reads the response, counted only while response
+    /// bytes wait in the write buffer (so a response the app produces slowly, a long-poll
+    /// or an SSE stream, never puts its client at fault). Below it the connection closes.
+    /// Default 240 B/s over 5 s windows (Kestrel's `MinResponseDataRate`).
+    pub min_response_rate: Option<MinDataRate>,
 }
 
 impl Default for Config {
@@ -96,6 +120,14 @@ impl Default for Config {
             pool_queue: 256,
             access_log: true,
             half_close: false,
+            min_request_body_rate: Some(MinDataRate {
+                bytes_per_second: 240,
+                grace: Duration::from_secs(5),
+            }),
+            min_response_rate: Some(MinDataRate {
+                bytes_per_second: 240,
+                grace: Duration::from_secs(5),
+            }),
         }
     }
 }

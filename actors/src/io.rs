@@ -12,15 +12,42 @@ use actix_rt::net::TcpStream;
 use tokio::io::{AsyncRead, AsyncWrite};
 use weir::rt::ConnInfo;
 
-/// A connection's byte stream: anything that reads and writes without blocking.
+/// A connection's byte stream: anything that reads and writes without blocking, and can be
+/// dropped hard.
 ///
-/// Blanket-implemented, so a `TcpStream`, a TLS stream or `tokio::io::DuplexStream` is one.
-/// The connection holds it boxed: one allocation per connection buys a connection actor that
-/// is not generic over its transport (one copy of its code, and message types that do not
-/// carry a type parameter).
-pub trait Io: AsyncRead + AsyncWrite + Unpin + 'static {}
+/// Implemented for `TcpStream` and `tokio::io::DuplexStream`; a stream of your own needs only
+/// `impl Io for MyStream {}` (or an `abort` that resets it). The connection holds it boxed:
+/// one allocation per connection buys a connection actor that is not generic over its
+/// transport (one copy of its code, and message types that do not carry a type parameter).
+pub trait Io: AsyncRead + AsyncWrite + Unpin + 'static {
+    /// Make the coming drop discard what is still queued for the peer, instead of letting
+    /// the kernel deliver it at the peer's pace: for clients reaped for reading too slowly
+    /// (write timeout, minimum response rate), whose queued bytes would otherwise hold
+    /// kernel memory and keep trickling out long after weir has let go. By default nothing:
+    /// the stream is just dropped.
+    fn abort(&mut self) {}
 
-impl<T: AsyncRead + AsyncWrite + Unpin + 'static> Io for T {}
+    /// The kernel's send buffer for this stream, if it has one: how much a slow reader may
+    /// have queued beyond weir's own write buffer (the minimum response rate allows for it).
+    fn send_buffer_size(&self) -> Option<usize> {
+        None
+    }
+}
+
+impl Io for TcpStream {
+    fn send_buffer_size(&self) -> Option<usize> {
+        socket2::SockRef::from(self).send_buffer_size().ok()
+    }
+
+    /// `SO_LINGER` 0: the close resets the connection and frees the send buffer at once.
+    fn abort(&mut self) {
+        // Through socket2: tokio deprecates `set_linger` because a non-zero linger blocks
+        // the thread on drop; zero does not (the close resets at once).
+        let _ = socket2::SockRef::from(&*self).set_linger(Some(std::time::Duration::ZERO));
+    }
+}
+
+impl Io for tokio::io::DuplexStream {}
 
 /// Prepare an accepted TCP stream: set `TCP_NODELAY` and read its addresses.
 ///

@@ -68,6 +68,17 @@ pub struct ConnectionClosed;
 #[rtype(result = "()")]
 pub struct Shutdown;
 
+/// App (its transport) → connection: turn the minimum data rates on or off for this
+/// request (`Exchange::set_min_data_rates`). No reply.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct MinDataRates {
+    /// Which request.
+    pub seq: u64,
+    /// On (the configured rates) or off.
+    pub enabled: bool,
+}
+
 /// App actor or transport → the blocking pool: run this job on a pool thread. The job reports
 /// its own result (through a oneshot, or `Respond`/`AppFailed` to its connection); the reply
 /// means nothing.
@@ -80,7 +91,11 @@ pub struct RunJob(pub Box<dyn FnOnce() + Send>);
 /// against the connection type, so the app side of the runtime does not depend on the
 /// connection (and a test can stand in for it).
 pub trait RequestPeer:
-    Actor<Context = actix::Context<Self>> + Handler<ReadChunk> + Handler<Respond> + Handler<AppFailed>
+    Actor<Context = actix::Context<Self>>
+    + Handler<ReadChunk>
+    + Handler<Respond>
+    + Handler<AppFailed>
+    + Handler<MinDataRates>
 {
 }
 
@@ -89,7 +104,11 @@ where
     A: Actor<Context = actix::Context<A>>
         + Handler<ReadChunk>
         + Handler<Respond>
-        + Handler<AppFailed>,
-    A::Context: ToEnvelope<A, ReadChunk> + ToEnvelope<A, Respond> + ToEnvelope<A, AppFailed>,
+        + Handler<AppFailed>
+        + Handler<MinDataRates>,
+    A::Context: ToEnvelope<A, ReadChunk>
+        + ToEnvelope<A, Respond>
+        + ToEnvelope<A, AppFailed>
+        + ToEnvelope<A, MinDataRates>,
 {
 }

@@ -22,7 +22,7 @@ use weir::rt::{BlockingTransport, Part, Transport};
 use weir::Error;
 
 use crate::fast_path::with_slot;
-use crate::messages::{ChunkReply, ReadChunk, RequestPeer, Respond};
+use crate::messages::{ChunkReply, MinDataRates, ReadChunk, RequestPeer, Respond};
 use crate::pool::SyncPool;
 
 /// Await a reply the connection sends through a oneshot; a dropped sender means the
@@ -127,6 +127,16 @@ impl<C: RequestPeer> Transport for ActorTransport<C> {
             None => {}
         }
         poll_reply(&mut self.write, cx).map(|r| r.and_then(|x| x))
+    }
+
+    fn set_min_data_rates(&mut self, enabled: bool) -> Result<(), Error> {
+        let msg = MinDataRates {
+            seq: self.seq,
+            enabled,
+        };
+        self.addr()?
+            .try_send(msg)
+            .map_err(|_| Error::disconnected())
     }
 
     fn spawn_blocking(&mut self, job: Box<dyn FnOnce() + Send>) -> Result<(), Error> {

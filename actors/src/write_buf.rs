@@ -27,6 +27,8 @@ const MAX_IOVECS: usize = 32;
 pub(crate) struct WriteBuf {
     tail: BytesMut,
     queue: Option<Box<Queue>>,
+    /// Bytes written to the stream, ever (for the minimum response rate's accounting).
+    written: u64,
 }
 
 #[derive(Default)]
@@ -39,6 +41,11 @@ impl WriteBuf {
     /// Bytes waiting to be written.
     pub(crate) fn len(&self) -> usize {
         self.tail.len() + self.queue.as_ref().map_or(0, |q| q.len)
+    }
+
+    /// Bytes written to the stream since the connection started.
+    pub(crate) fn total_written(&self) -> u64 {
+        self.written
     }
 
     /// Nothing waiting.
@@ -89,6 +96,7 @@ impl WriteBuf {
     }
 
     fn advance(&mut self, mut n: usize) {
+        self.written += n as u64;
         if let Some(q) = &mut self.queue {
             while n > 0 {
                 let Some(front) = q.bufs.front_mut() else {

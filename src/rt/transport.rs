@@ -24,6 +24,14 @@ pub trait Transport {
     /// high-water mark), so the app may produce the next value.
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<()>>;
 
+    /// Turn the connection's minimum data rates on or off for this request (see
+    /// [`Exchange::set_min_data_rates`](crate::Exchange::set_min_data_rates)). A runtime
+    /// without rates has nothing to do.
+    fn set_min_data_rates(&mut self, enabled: bool) -> Result<()> {
+        let _ = enabled;
+        Ok(())
+    }
+
     /// Run `job` on the blocking pool (for [`Exchange::blocking`](crate::Exchange::blocking)). Fails with a 503 error
     /// when the pool and its queue are full.
     fn spawn_blocking(&mut self, job: Box<dyn FnOnce() + Send>) -> Result<()>;

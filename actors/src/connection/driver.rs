@@ -159,8 +159,11 @@ impl Connection {
                         // Half-closed (see `half_close`): go on answering, reading no more.
                         progressed = true;
                     }
-                    Poll::Ready(Ok(_)) => {
+                    Poll::Ready(Ok(n)) => {
                         progressed = true;
+                        if let Some(m) = &mut self.body_meter {
+                            m.add(n);
+                        }
                         let now = Instant::now();
                         self.read_progress = now;
                         if matches!(self.state, State::Head) && self.head_start.is_none() {
@@ -187,6 +190,7 @@ impl Connection {
             return Poll::Ready(());
         }
         self.release_idle_buffers();
+        self.update_meters();
         self.poll_timer(ctx, cx)
     }
 
@@ -212,7 +216,13 @@ impl Connection {
     /// Write as much of the write buffer as the socket takes.
     fn poll_flush(&mut self, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
         let mut progressed = false;
+        let before = self.wbuf.total_written();
         let res = self.wbuf.poll_write(&mut *self.io, cx, &mut progressed);
+        if let Some(c) = &mut self.credit {
+            let n = (self.wbuf.total_written() - before) as usize;
+            let send_buffer = self.io.send_buffer_size().unwrap_or(0);
+            c.earn(n, Instant::now(), send_buffer);
+        }
         if progressed || self.write_idle {
             self.write_progress = Instant::now();
         }
@@ -230,7 +240,7 @@ impl Connection {
         }
     }
 
-    fn wants_body_bytes(&self) -> bool {
+    pub(super) fn wants_body_bytes(&self) -> bool {
         matches!(&self.state, State::Active(r) if r.body.is_wanted())
     }
 

@@ -155,11 +155,14 @@ impl Connection {
 
     /// Answer a request that never reached an app with `status`, then close lingering.
     ///
-    /// Logged at DEBUG: every status here is the client's doing (a malformed or oversized
-    /// head, an unsupported version, a slow head), so any client could fill a WARN or INFO
-    /// log with them; nothing here is for an operator to act on.
+    /// Logged at DEBUG and counted (`weir_rejections_total` by status): every status here is
+    /// the client's doing (a malformed or oversized head, an unsupported version, a slow head
+    /// or body), so any client could fill a WARN or INFO log with them; nothing here is for
+    /// an operator to act on, except in aggregate.
     pub(super) fn reject(&mut self, status: StatusCode, reason: &str) {
         tracing::debug!(parent: span_of(&self.span), status = status.as_u16(), %reason, "rejecting request");
+        metrics::counter!("weir_rejections_total", "status" => status.as_u16().to_string())
+            .increment(1);
         h1::encode_simple(self.wbuf.tail(), status, reason, false);
         self.enter_linger();
     }
@@ -175,6 +178,9 @@ impl Connection {
     fn start_request(&mut self, head: h1::RequestHead, ctx: &mut Context<Self>) {
         self.seq += 1;
         let seq = self.seq;
+        self.rates_on = true;
+        self.body_meter = None;
+        self.credit = None;
         let cfg = &self.worker.cfg;
         let info = RequestInfo {
             method_is_head: head.method == Method::HEAD,

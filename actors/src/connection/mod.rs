@@ -38,6 +38,7 @@
 mod access;
 mod driver;
 mod http1;
+mod rate;
 #[cfg(test)]
 mod tests;
 mod timer;
@@ -55,7 +56,7 @@ use weir::{CloseReason, Error};
 
 use crate::app::AppActor;
 use crate::io::Io;
-use crate::messages::{AppFailed, ConnectionClosed, ReadChunk, Respond, Shutdown};
+use crate::messages::{AppFailed, ConnectionClosed, MinDataRates, ReadChunk, Respond, Shutdown};
 use crate::worker::Worker;
 use crate::write_buf::WriteBuf;
 use weir::rt::ConnInfo;
@@ -96,6 +97,13 @@ pub(crate) struct Connection {
     /// The write buffer was empty after the last flush: the write timeout for new output
     /// runs from when it arrives, not from the last write.
     write_idle: bool,
+    /// Whether the minimum data rates apply to the current request (an app may turn them
+    /// off), and their meters, made only while the connection waits on a slow client.
+    rates_on: bool,
+    body_meter: Option<Box<rate::Meter>>,
+    /// The response's credit against the minimum rate (see `rate`), made the first time
+    /// response bytes wait on the client.
+    credit: Option<Box<rate::Credit>>,
     /// The connection's span, boxed and made only when debug spans are on.
     span: Option<Box<tracing::Span>>,
     /// This actor's own address, made once: each `ctx.address()` allocates sender state.
@@ -134,6 +142,9 @@ impl Connection {
             write_progress: now,
             write_shut: false,
             read_closed: false,
+            rates_on: true,
+            body_meter: None,
+            credit: None,
             write_idle: true,
             span,
             _done: done,
@@ -146,6 +157,26 @@ impl Connection {
 
     fn close_now(&mut self, ctx: &mut Context<Self>) {
         ctx.stop();
+    }
+
+    /// Close, discarding what the kernel still holds for a client that reads too slowly
+    /// (see [`Io::abort`]).
+    fn abort_now(&mut self, ctx: &mut Context<Self>) {
+        self.io.abort();
+        ctx.stop();
+    }
+
+    /// The request in flight will get no more from this connection: its app sees
+    /// `ClientGone`, its pending read fails with `error`, and its app actor (if it has one)
+    /// is told, so an app that ignores all that is dropped after `abandon_grace`.
+    fn abandon_request(&mut self, error: Error) {
+        if let State::Active(r) = &mut self.state {
+            r.signal.close(CloseReason::ClientGone);
+            r.body.fail_want(error);
+            if let Some(app) = r.app.as_ref().and_then(WeakAddr::upgrade) {
+                app.do_send(ConnectionClosed);
+            }
+        }
     }
 }
 
@@ -164,13 +195,7 @@ impl Actor for Connection {
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
         self.worker.unregister(self.id);
-        if let State::Active(r) = &mut self.state {
-            r.signal.close(CloseReason::ClientGone);
-            r.body.fail_want(Error::disconnected());
-            if let Some(app) = r.app.as_ref().and_then(WeakAddr::upgrade) {
-                app.do_send(ConnectionClosed);
-            }
-        }
+        self.abandon_request(Error::disconnected());
         tracing::trace!(parent: access::span_of(&self.span), requests = self.seq, "connection closed");
     }
 }
@@ -211,6 +236,20 @@ impl Handler<AppFailed> for Connection {
     fn handle(&mut self, msg: AppFailed, ctx: &mut Self::Context) {
         if matches!(&self.state, State::Active(r) if r.seq == msg.seq) {
             self.fail_request(msg.error, ctx);
+        }
+    }
+}
+
+impl Handler<MinDataRates> for Connection {
+    type Result = ();
+
+    fn handle(&mut self, msg: MinDataRates, _ctx: &mut Self::Context) {
+        if matches!(&self.state, State::Active(r) if r.seq == msg.seq) {
+            self.rates_on = msg.enabled;
+            if !msg.enabled {
+                self.body_meter = None;
+                self.credit = None;
+            }
         }
     }
 }

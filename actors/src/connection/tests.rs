@@ -13,6 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
 use weir::{App, CloseReason, Exchange, Outcome, StatusCode};
 
 use super::Connection;
+use crate::config::MinDataRate;
 use crate::messages::Shutdown;
 use crate::pool::SyncPool;
 use crate::worker::Worker;
@@ -71,6 +72,13 @@ struct Resp {
 
 /// Read one Content-Length-framed response, keeping any bytes after it in `buf`.
 async fn read_resp(c: &mut DuplexStream, buf: &mut Vec<u8>) -> Option<Resp> {
+    read_resp_from(c, buf).await
+}
+
+async fn read_resp_from(
+    c: &mut (impl tokio::io::AsyncRead + Unpin),
+    buf: &mut Vec<u8>,
+) -> Option<Resp> {
     loop {
         if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = String::from_utf8(buf[..end].to_vec()).unwrap();
@@ -191,6 +199,8 @@ async fn a_client_that_never_reads_is_dropped_at_the_write_timeout() {
     }
     let c = Config {
         write_timeout: Duration::from_secs(30),
+        // The response rate would reap this client first (see the rate tests below).
+        min_response_rate: None,
         ..cfg()
     };
     // A 1 KiB pipe the client never drains: the server's writes stop at once.
@@ -334,4 +344,206 @@ async fn the_client_going_away_raises_the_apps_signal() {
     actix_rt::task::yield_now().await;
     drop(h.client);
     assert_eq!(rx.await.unwrap(), CloseReason::ClientGone);
+}
+
+/// 240 B/s over 5 s windows: the defaults, spelled out so the edges below are visible.
+fn rate() -> Option<MinDataRate> {
+    Some(MinDataRate {
+        bytes_per_second: 240,
+        grace: Duration::from_secs(5),
+    })
+}
+
+async fn count_body(mut ex: Exchange) -> weir::Result<Outcome> {
+    let n = ex.discard_body().await?;
+    ex.respond(StatusCode::OK, [("x", "y")], n.to_string())
+        .await
+}
+
+/// Send `total` body bytes in pieces of `piece` every `every`, after a head announcing them,
+/// while reading the response: returns it, and when its first byte arrived.
+async fn trickle_body(
+    h: Harness,
+    total: usize,
+    piece: usize,
+    every: Duration,
+) -> (Option<Resp>, Instant) {
+    let (mut rd, mut wr) = tokio::io::split(h.client);
+    let writer = async move {
+        let head = format!("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: {total}\r\n\r\n");
+        wr.write_all(head.as_bytes()).await.unwrap();
+        let mut sent = 0;
+        while sent < total {
+            tokio::time::sleep(every).await;
+            let n = piece.min(total - sent);
+            if wr.write_all(&vec![b'b'; n]).await.is_err() {
+                return; // the server closed: the reader says why
+            }
+            sent += n;
+        }
+    };
+    let reader = async move {
+        let mut first = [0u8; 1];
+        let n = rd.read(&mut first).await.unwrap();
+        let at = Instant::now();
+        if n == 0 {
+            return (None, at);
+        }
+        let mut buf = first.to_vec();
+        let mut pipe = tokio::io::join(rd, tokio::io::sink());
+        let resp = read_resp_from(&mut pipe, &mut buf).await;
+        (resp, at)
+    };
+    // The writer may go on (lingering close) after the answer: the answer is what counts.
+    tokio::select! {
+        out = reader => out,
+        _ = async { writer.await; std::future::pending::<()>().await } => unreachable!(),
+    }
+}
+
+#[actix_rt::test]
+async fn a_body_trickling_below_the_rate_gets_408_at_the_first_window() {
+    tokio::time::pause();
+    let c = Config {
+        min_request_body_rate: rate(),
+        body_read_timeout: Duration::from_secs(3600),
+        ..cfg()
+    };
+    let h = start(count_body, c, 64 * 1024);
+    let t0 = Instant::now();
+    // 230 B/s (23 bytes every 100 ms), just under 240: never a stall, so only the rate can
+    // notice it, at the end of the first 5 s window.
+    let (r, at) = trickle_body(h, 100_000, 23, Duration::from_millis(100)).await;
+    assert_eq!(r.unwrap().status, 408);
+    let at = at - t0;
+    assert!(
+        at >= Duration::from_secs(5) && at < Duration::from_millis(5_100),
+        "408 after {at:?}"
+    );
+}
+
+#[actix_rt::test]
+async fn a_body_at_the_rate_is_served() {
+    tokio::time::pause();
+    let c = Config {
+        min_request_body_rate: rate(),
+        ..cfg()
+    };
+    let h = start(count_body, c, 64 * 1024);
+    // 250 B/s (25 bytes every 100 ms) for 20 s: just over the rate, in every window.
+    let (r, _) = trickle_body(h, 5_000, 25, Duration::from_millis(100)).await;
+    let r = r.unwrap();
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"5000"[..]));
+}
+
+#[actix_rt::test]
+async fn an_app_that_does_not_read_puts_no_client_at_fault() {
+    tokio::time::pause();
+    async fn late_reader(mut ex: Exchange) -> weir::Result<Outcome> {
+        // A minute before the app reads: the client waits on the app, not the reverse.
+        actix_rt::time::sleep(Duration::from_secs(60)).await;
+        let n = ex.discard_body().await?;
+        ex.respond(StatusCode::OK, [("x", "y")], n.to_string())
+            .await
+    }
+    let c = Config {
+        min_request_body_rate: rate(),
+        ..cfg()
+    };
+    let mut h = start(late_reader, c, 64 * 1024);
+    h.client
+        .write_all(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let r = read_resp(&mut h.client, &mut buf).await.unwrap();
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"3"[..]));
+}
+
+/// Read `total` bytes of response in pieces of `piece` every `every`; returns how many
+/// arrived before the server closed.
+async fn trickle_read(h: &mut Harness, total: usize, piece: usize, every: Duration) -> usize {
+    let mut got = 0;
+    let mut tmp = vec![0u8; piece];
+    while got < total {
+        tokio::time::sleep(every).await;
+        match h.client.read(&mut tmp).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got += n,
+        }
+    }
+    got
+}
+
+/// 200 KB in 1 KB sends, as a streaming app writes.
+async fn streamed_response(mut ex: Exchange) -> weir::Result<Outcome> {
+    ex.discard_body().await?;
+    ex.start(StatusCode::OK, [("content-length", "204800")])?;
+    for _ in 0..199 {
+        ex.send(vec![b'r'; 1024]).await?;
+    }
+    ex.end(vec![b'r'; 1024]).await
+}
+
+/// A response config: the defaults' rate, and a 1 KiB write buffer so that what waits in
+/// it stays small (the deadline allows for what waits: see `rate`).
+fn response_rated() -> Config {
+    Config {
+        min_response_rate: rate(),
+        write_high_water: 1024,
+        ..cfg()
+    }
+}
+
+#[actix_rt::test]
+async fn a_reader_trickling_below_the_rate_is_closed() {
+    tokio::time::pause();
+    // A 1 KiB pipe: the server's writes wait on the reader at once.
+    let mut h = start(streamed_response, response_rated(), 1024);
+    h.client
+        .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let t0 = Instant::now();
+    // 230 B/s (23 bytes every 100 ms): just under the rate. It falls behind its deadline
+    // by 1 - 230/240 of a second every second, so it is closed long before the 200 KB
+    // (which would take 15 minutes) have arrived.
+    let got = trickle_read(&mut h, 300_000, 23, Duration::from_millis(100)).await;
+    (&mut h.closed).await.ok();
+    let at = t0.elapsed();
+    assert!(got < 204_800 / 2, "{got} bytes arrived at 230 B/s");
+    assert!(at >= Duration::from_secs(5), "closed after {at:?}");
+}
+
+#[actix_rt::test]
+async fn a_reader_at_the_rate_gets_the_whole_response() {
+    tokio::time::pause();
+    let mut h = start(streamed_response, response_rated(), 1024);
+    h.client
+        .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    // 250 B/s (25 bytes every 100 ms), just over the rate, for about 14 minutes.
+    let got = trickle_read(&mut h, 204_800 + 50, 25, Duration::from_millis(100)).await;
+    assert!(got > 204_800, "closed with {got} bytes read");
+}
+
+#[actix_rt::test]
+async fn an_app_can_turn_the_rates_off_for_its_request() {
+    tokio::time::pause();
+    async fn patient(mut ex: Exchange) -> weir::Result<Outcome> {
+        ex.set_min_data_rates(false)?;
+        let n = ex.discard_body().await?;
+        ex.respond(StatusCode::OK, [("x", "y")], n.to_string())
+            .await
+    }
+    let c = Config {
+        min_request_body_rate: rate(),
+        ..cfg()
+    };
+    let h = start(patient, c, 64 * 1024);
+    // 20 B/s for 30 s: far below the rate, fine for this app.
+    let (r, _) = trickle_body(h, 600, 20, Duration::from_secs(1)).await;
+    let r = r.unwrap();
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"600"[..]));
 }

@@ -30,6 +30,10 @@ pub(super) enum Timer {
     BodyRead,
     /// A lingering close ran for `linger_timeout`.
     Linger,
+    /// A window of the request body's minimum data rate ended (see `rate`).
+    BodyRate,
+    /// A window of the response's minimum data rate ended.
+    ResponseRate,
 }
 
 impl Connection {
@@ -37,7 +41,7 @@ impl Connection {
         match which {
             Timer::Write => {
                 tracing::info!(parent: span_of(&self.span), "write timeout: client stopped reading; closing");
-                self.close_now(ctx);
+                self.abort_now(ctx);
             }
             Timer::HeadRead => {
                 if self.rbuf.is_empty() {
@@ -59,11 +63,30 @@ impl Connection {
                 self.close_now(ctx);
             }
             Timer::Linger => self.close_now(ctx),
+            Timer::BodyRate => self.on_rate_deadline(true, ctx),
+            Timer::ResponseRate => self.on_rate_deadline(false, ctx),
         }
     }
 
     /// Which timer should run now, and when it fires.
     fn desired_timer(&self) -> Option<(Timer, Instant)> {
+        let stall = self.stall_timer();
+        let rate = self.meter_deadline().map(|(body, at)| {
+            let which = if body {
+                Timer::BodyRate
+            } else {
+                Timer::ResponseRate
+            };
+            (which, at)
+        });
+        match (stall, rate) {
+            (Some(s), Some(r)) => Some(if r.1 < s.1 { r } else { s }),
+            (s, r) => s.or(r),
+        }
+    }
+
+    /// The deadline of the state's stall or idle timeout.
+    fn stall_timer(&self) -> Option<(Timer, Instant)> {
         let cfg = self.cfg();
         if !self.wbuf.is_empty() {
             return Some((Timer::Write, self.write_progress + cfg.write_timeout));
