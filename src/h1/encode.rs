@@ -108,13 +108,41 @@ pub fn encode_head(
 ) -> Result<EncodedHead, EncodeError> {
     // RFC 9110 §8.6: no Content-Length in a 1xx or 204 response, whatever the app says.
     let forbids_length = status.is_informational() || status == StatusCode::NO_CONTENT;
-    let length = if forbids_length {
-        None
-    } else {
-        app_content_length(headers)?
-    };
 
-    let mut keep_alive = req.keep_alive && !has_close(headers);
+    // One pass over the app's fields: write the ones that go out as they are, and note what
+    // decides the framing. (Looking each field up by name costs a hash per lookup; a pass
+    // compares standard names, which is cheap, and this runs once per response.)
+    let start = dst.len();
+    dst.reserve(256);
+    write_status_line(dst, status);
+    let mut fields = Fields::default();
+    for (name, value) in headers {
+        // Hop-by-hop fields the server owns (RFC 9110 §7.6.1), and Content-Length, which is
+        // rewritten below in canonical form.
+        if name == header::CONTENT_LENGTH {
+            // Dropped unread where no length may be sent.
+            if !forbids_length {
+                if let Err(e) = fields.content_length(value.as_bytes()) {
+                    dst.truncate(start);
+                    return Err(e);
+                }
+            }
+            continue;
+        }
+        if name == header::CONNECTION {
+            fields.close |= has_close(value.as_bytes());
+            continue;
+        }
+        if name == header::TRANSFER_ENCODING || name.as_str() == "keep-alive" {
+            continue;
+        }
+        fields.date |= name == header::DATE;
+        fields.server |= name == header::SERVER;
+        write_field(dst, name.as_str().as_bytes(), value.as_bytes());
+    }
+    let length = fields.length;
+
+    let mut keep_alive = req.keep_alive && !fields.close;
     // RFC 9112 §6.3 item 1: these responses end at the end of the header section.
     let framing = if forbids_length || status == StatusCode::NOT_MODIFIED || req.method_is_head {
         ResponseFraming::NoBody
@@ -130,20 +158,6 @@ pub fn encode_head(
         ResponseFraming::CloseDelimited
     };
 
-    dst.reserve(128 + headers_len(headers));
-    write_status_line(dst, status);
-    for (name, value) in headers {
-        // Hop-by-hop fields the server owns (RFC 9110 §7.6.1), and Content-Length, which is
-        // rewritten below in canonical form.
-        if name == header::TRANSFER_ENCODING
-            || name == header::CONNECTION
-            || name == header::CONTENT_LENGTH
-            || name.as_str() == "keep-alive"
-        {
-            continue;
-        }
-        write_field(dst, name.as_str().as_bytes(), value.as_bytes());
-    }
     if let Some(n) = length {
         dst.extend_from_slice(b"content-length: ");
         write_decimal(dst, n);
@@ -159,7 +173,7 @@ pub fn encode_head(
     } else if req.version == Version::HTTP_10 {
         dst.extend_from_slice(b"connection: keep-alive\r\n");
     }
-    write_date_and_server(dst, headers);
+    write_date_and_server(dst, fields.date, fields.server);
     dst.extend_from_slice(b"\r\n");
 
     let remaining = match framing {
@@ -189,7 +203,7 @@ pub fn encode_simple(dst: &mut BytesMut, status: StatusCode, msg: &str, keep_ali
     if !keep_alive {
         dst.extend_from_slice(b"connection: close\r\n");
     }
-    write_date_and_server(dst, &HeaderMap::new());
+    write_date_and_server(dst, false, false);
     dst.extend_from_slice(b"\r\n");
     dst.extend_from_slice(msg.as_bytes());
     dst.extend_from_slice(b"\n");
@@ -319,12 +333,23 @@ impl BodyEncoder {
     }
 }
 
-/// The app's Content-Length: every value 1*DIGIT (RFC 9110 §8.6), all equal. Lists and
-/// repeated fields of one value are accepted, as for requests.
-fn app_content_length(headers: &HeaderMap) -> Result<Option<u64>, EncodeError> {
-    let mut found = None;
-    for value in headers.get_all(header::CONTENT_LENGTH) {
-        for item in value.as_bytes().split(|&b| b == b',') {
+/// What the app's fields say about framing, gathered in `encode_head`'s one pass.
+#[derive(Default)]
+struct Fields {
+    /// The app's Content-Length, once seen.
+    length: Option<u64>,
+    /// A `close` connection option.
+    close: bool,
+    /// The app set its own `date` / `server`.
+    date: bool,
+    server: bool,
+}
+
+impl Fields {
+    /// One Content-Length field line: digits, or a list of equal digits (RFC 9110 §8.6
+    /// allows a sender's list only of identical values); every line must agree.
+    fn content_length(&mut self, value: &[u8]) -> Result<(), EncodeError> {
+        for item in value.split(|&b| b == b',') {
             let item = item.trim_ascii();
             if item.is_empty() || !item.iter().all(u8::is_ascii_digit) {
                 return Err(EncodeError::BadContentLength);
@@ -335,31 +360,20 @@ fn app_content_length(headers: &HeaderMap) -> Result<Option<u64>, EncodeError> {
                     n.checked_mul(10)?.checked_add(u64::from(b - b'0'))
                 })
                 .ok_or(EncodeError::BadContentLength)?;
-            match found {
+            match self.length {
                 Some(prev) if prev != n => return Err(EncodeError::BadContentLength),
-                _ => found = Some(n),
+                _ => self.length = Some(n),
             }
         }
+        Ok(())
     }
-    Ok(found)
 }
 
-/// Whether the app asked for the connection to close (a `close` connection option).
-fn has_close(headers: &HeaderMap) -> bool {
-    headers.get_all(header::CONNECTION).iter().any(|value| {
-        value
-            .as_bytes()
-            .split(|&b| b == b',')
-            .any(|item| item.trim_ascii().eq_ignore_ascii_case(b"close"))
-    })
-}
-
-/// Bytes the app's fields take on the wire, for one up-front reservation.
-fn headers_len(headers: &HeaderMap) -> usize {
-    headers
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len() + 4)
-        .sum()
+/// Whether one Connection field value holds the `close` option.
+fn has_close(value: &[u8]) -> bool {
+    value
+        .split(|&b| b == b',')
+        .any(|item| item.trim_ascii().eq_ignore_ascii_case(b"close"))
 }
 
 /// status-line = HTTP-version SP status-code SP [ reason-phrase ] CRLF (RFC 9112 §4). We
@@ -381,11 +395,11 @@ fn write_field(dst: &mut BytesMut, name: &[u8], value: &[u8]) {
 
 /// `date` (RFC 9110 §6.6.1: an origin server with a clock MUST send it) and `server`, unless the
 /// app set its own.
-fn write_date_and_server(dst: &mut BytesMut, headers: &HeaderMap) {
-    if !headers.contains_key(header::DATE) {
+fn write_date_and_server(dst: &mut BytesMut, has_date: bool, has_server: bool) {
+    if !has_date {
         write_field(dst, b"date", &date::now());
     }
-    if !headers.contains_key(header::SERVER) {
+    if !has_server {
         write_field(dst, b"server", b"weir");
     }
 }
