@@ -15,28 +15,25 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// Comet at scale against the `chat` example (see the file's docs).
+#[derive(clap::Parser)]
 struct Opts {
+    /// Concurrent idle clients.
+    #[arg(long, default_value_t = 10_000)]
     conns: usize,
+    /// `poll` (long-poll) or `sse` (server-sent events).
+    #[arg(long, default_value = "poll", value_parser = ["poll", "sse"])]
     mode: String,
+    /// The chat server's worker threads.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(usize))]
     workers: usize,
+    /// Passed by `cargo bench`; ignored.
+    #[arg(long, hide = true)]
+    bench: bool,
 }
 
 fn opts() -> Opts {
-    let mut o = Opts {
-        conns: 10_000,
-        mode: "poll".into(),
-        workers: 2,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--conns" => o.conns = it.next().and_then(|v| v.parse().ok()).unwrap_or(o.conns),
-            "--mode" => o.mode = it.next().unwrap_or(o.mode),
-            "--workers" => o.workers = it.next().and_then(|v| v.parse().ok()).unwrap_or(2),
-            _ => {} // cargo bench passes `--bench`
-        }
-    }
-    o
+    <Opts as clap::Parser>::parse()
 }
 
 struct Server {
