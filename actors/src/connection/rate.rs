@@ -170,8 +170,12 @@ impl Connection {
     /// Start or stop each meter's clock for what the connection waits on now. Called by the
     /// driver at the end of every pass, before it picks the timer.
     pub(super) fn update_meters(&mut self) {
-        let now = Instant::now();
         let body_waits = self.rates_on && self.wants_body_bytes();
+        let response_waits = self.rates_on && !self.wbuf.is_empty();
+        if !body_waits && !response_waits && self.body_meter.is_none() && self.credit.is_none() {
+            return; // the usual pass: nothing waits on the client, no clock read needed
+        }
+        let now = Instant::now();
         let body_rate = self.cfg().min_request_body_rate;
         match (&mut self.body_meter, body_rate) {
             (Some(m), _) => m.set_counting(body_waits, now),
@@ -184,7 +188,6 @@ impl Connection {
         }
         // The driver flushes before it gets here, so bytes still waiting are waiting on the
         // client.
-        let response_waits = self.rates_on && !self.wbuf.is_empty();
         let response_rate = self.cfg().min_response_rate;
         match (&mut self.credit, response_rate) {
             (Some(c), _) => c.set_waiting(response_waits, now),
