@@ -50,7 +50,12 @@ struct Cli {
     #[arg(long, value_name = "KIB", default_value_t = 32 * 1024)]
     rss_growth_kib: u64,
     /// Most open descriptors a server may have gained from the baseline to the end
-    #[arg(long, value_name = "N", default_value_t = 16, allow_negative_numbers = true)]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 16,
+        allow_negative_numbers = true
+    )]
     fd_growth: i64,
     /// Seed of the request mix and bodies (the same seed gives the same choices)
     #[arg(long, value_name = "N", default_value_t = 1)]
@@ -75,7 +80,10 @@ fn main() -> ExitCode {
         .map(|m| m * 60.0)
         .or(cli.seconds)
         .unwrap_or(60.0);
-    if !(secs.is_finite() && secs > 0.0) || !(cli.warmup_secs >= 0.0) || cli.conns == 0 {
+    // Written as "valid" checks so that NaN fails them too.
+    let valid_secs = secs.is_finite() && secs > 0.0;
+    let valid_warmup = cli.warmup_secs.is_finite() && cli.warmup_secs >= 0.0;
+    if !valid_secs || !valid_warmup || cli.conns == 0 {
         eprintln!("soak: the duration must be positive, the warm-up not negative, --conns ≥ 1");
         return ExitCode::from(2);
     }
