@@ -30,6 +30,16 @@
 //! - Splitting does not change the answer: the input is served once in one write over a large
 //!   pipe and once split as the input says; statuses, `x-m` and bodies must match (`Date`
 //!   and other headers are not compared).
+//!
+//! # Known findings (seeds `corpus/connection/seed-known-*` replay them)
+//! - `halfclose-unflushed` (with `WEIR_FUZZ_SMALL_PIPES=1`): with `half_close`, an EOF
+//!   read while the connection is between requests with a response still waiting for pipe
+//!   space closes at once; the rest of that response is lost.
+//! - `split-status` (with `WEIR_FUZZ_STRICT=1`): `GET /a1 HTTP/1.2\rx\n\r\n` is rejected
+//!   with 400 when it arrives whole, 505 when it arrives byte by byte.
+//! - `linger-after-eof` (with `WEIR_FUZZ_DEBUG=1`, see the times): an EOF read during a
+//!   sync switch, then an error response, waits out the whole `linger_timeout` before the
+//!   connection closes.
 #![no_main]
 
 use std::sync::Once;
