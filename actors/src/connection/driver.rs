@@ -104,9 +104,16 @@ impl Connection {
             if ctx.state().stopping() {
                 return Poll::Ready(());
             }
-            if self.read_closed && matches!(self.state, State::Head | State::Drain { .. }) {
+            if self.read_closed
+                && matches!(
+                    self.state,
+                    State::Head | State::Drain { .. } | State::Linger { .. }
+                )
+            {
                 // Half-closed, and every whole request received is answered (what is left
-                // is a partial head or body that can never complete): close after the flush.
+                // is a partial head or body that can never complete, or an error response
+                // whose lingering close would wait for input that has already ended): close
+                // after the flush.
                 self.state = State::Closing;
             }
 

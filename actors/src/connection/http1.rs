@@ -119,6 +119,15 @@ impl Connection {
     /// checkers) gets the answers to every request it sent; the connection closes after
     /// the last one.
     pub(super) fn on_eof(&mut self, ctx: &mut Context<Self>) {
+        if matches!(self.state, State::Head) && self.rbuf.is_empty() && !self.wbuf.is_empty() {
+            // A clean end between requests while the last answer is still going out (larger
+            // than the socket's buffer): finish it, in either mode, then close. A client that
+            // is gone altogether fails the write, which closes too. (Found by the connection
+            // fuzzer: closing here cut a finished response short.)
+            self.read_closed = true;
+            self.state = State::Closing;
+            return;
+        }
         let whole_request_sent = match &self.state {
             // What is buffered may hold complete pipelined requests; serving them decides.
             State::Head => !self.rbuf.is_empty(),
