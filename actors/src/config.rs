@@ -71,6 +71,25 @@ pub struct Config {
     /// received, and the connection closes after the last (hyper's `half_close`). An EOF
     /// inside a head or body still closes at once.
     pub half_close: bool,
+    /// Largest WebSocket message (fragments reassembled); past it the connection is closed
+    /// with 1009 (RFC 6455 §7.4.1). Default 1 MiB, actix-ws's aggregation limit: a chat or
+    /// RPC message is far smaller, and each connection may hold one whole message in memory
+    /// (tungstenite's 64 MiB default would let a few clients exhaust a server).
+    pub ws_max_message: usize,
+    /// Largest single WebSocket frame (checked from the frame header, before its payload is
+    /// read); past it, close 1009. Default 1 MiB, the same bound: a frame cannot be larger
+    /// than the message it belongs to.
+    pub ws_max_frame: usize,
+    /// Send a ping after this long without hearing from the client, to keep proxies from
+    /// closing an idle socket (nginx's `proxy_read_timeout` is 60 s) and to find dead peers.
+    /// Default `None`: the runtime reads only when the app asks for a message, so apps that
+    /// keep a `recv` outstanding (the usual loop) should turn this on, e.g. 30 s.
+    pub ws_ping_interval: Option<Duration>,
+    /// With `ws_ping_interval`: if nothing at all arrives this long after a ping, the peer
+    /// is taken as dead and the TCP connection dropped without a close frame (the app sees
+    /// the connection end, close code 1006 in RFC 6455 §7.1.5 terms: a close frame to a
+    /// dead peer would only wait for the write timeout). Default 10 s.
+    pub ws_pong_timeout: Duration,
 }
 
 impl Default for Config {
@@ -96,6 +115,10 @@ impl Default for Config {
             pool_queue: 256,
             access_log: true,
             half_close: false,
+            ws_max_message: 1 << 20,
+            ws_max_frame: 1 << 20,
+            ws_ping_interval: None,
+            ws_pong_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -12,6 +12,9 @@
 //!   demand.
 //! - `app`: the [`AppActor`], one per request, driving the app's future; the transports
 //!   that turn its awaits (and a switched continuation's blocking calls) into messages.
+//! - [`websocket`]: the [`WsConnection`](websocket::WsConnection) actor an upgraded
+//!   connection is handed to after its 101: frames (tungstenite's sans-I/O engine), closing
+//!   handshake, keep-alive pings.
 //! - [`pool`]: the blocking pool (a `SyncArbiter`) with a bounded queue.
 //! - [`messages`]: every message between them.
 //! - [`hub`]: a broadcast [`Hub`](hub::Hub) actor for Comet apps; [`comet`]: the SSE loop.
@@ -33,6 +36,7 @@ pub mod pool;
 pub mod serve;
 pub mod server;
 mod transport;
+pub mod websocket;
 mod worker;
 mod write_buf;
 

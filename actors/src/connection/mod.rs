@@ -41,6 +41,7 @@ mod http1;
 #[cfg(test)]
 mod tests;
 mod timer;
+mod upgrade;
 
 use std::rc::Rc;
 
@@ -100,7 +101,8 @@ pub(crate) struct Connection {
     span: Option<Box<tracing::Span>>,
     /// This actor's own address, made once: each `ctx.address()` allocates sender state.
     me: WeakAddr<Connection>,
-    _done: oneshot::Sender<()>,
+    /// The connection slot; an `Option` so a WebSocket upgrade can move it along.
+    _done: Option<oneshot::Sender<()>>,
 }
 
 impl Connection {
@@ -136,7 +138,7 @@ impl Connection {
             read_closed: false,
             write_idle: true,
             span,
-            _done: done,
+            _done: Some(done),
         })
     }
 
