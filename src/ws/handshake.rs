@@ -253,10 +253,18 @@ mod tests {
         assert_eq!(accept_key(KEY.as_bytes()), ACCEPT);
     }
 
+    /// (what, method, version, header changes, expected status or `None` for accepted)
+    type Case = (
+        &'static str,
+        Method,
+        Version,
+        &'static [(&'static str, Option<&'static str>)],
+        Option<u16>,
+    );
+
     #[test]
     fn handshake_rules() {
-        // (what, method, version, header changes, expected status or None for accepted)
-        let cases: &[(&str, Method, Version, &[(&str, Option<&str>)], Option<u16>)] = &[
+        let cases: &[Case] = &[
             ("good", Method::GET, Version::HTTP_11, &[], None),
             ("post", Method::POST, Version::HTTP_11, &[], Some(400)),
             ("http/1.0", Method::GET, Version::HTTP_10, &[], Some(400)),
