@@ -341,3 +341,8 @@ impl BlockingWebSocket {
         &self.signal
     }
 }
+
+/// docs/websocket.md's examples, compiled as doc tests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/websocket.md")]
+struct WebSocketDocDoctests;

@@ -4,7 +4,7 @@
 //! - **Owns**: the byte stream ([`Io`]) and the bytes already read past the handshake
 //!   (handed over by the HTTP connection only after its 101 was flushed, as hyper's
 //!   `Upgraded` carries `read_buf`), a read and a write buffer, tungstenite's sans-I/O frame
-//!   engine ([`WebSocketContext`], driven through [`Bufs`], an in-memory `Read + Write` over
+//!   engine ([`WebSocketContext`], driven through `Bufs`, an in-memory `Read + Write` over
 //!   those buffers), the request's close signal, the connection slot (`done`), and one
 //!   timer.
 //! - **Receives**: [`WsRecv`] and [`WsSend`] from the app's handle (async, or blocking on a
