@@ -137,7 +137,6 @@ impl Exchange {
                 signal,
                 protocol: accepted.protocol,
                 control,
-                recv_pending: false,
                 done: false,
             })
         })
@@ -152,9 +151,6 @@ pub struct WebSocket {
     signal: CloseSignal,
     protocol: Option<String>,
     control: bool,
-    /// A `recv` is outstanding at the transport (its future was dropped before it
-    /// resolved): the next call resumes it, so no message is lost.
-    recv_pending: bool,
     /// The connection said no more messages will come.
     done: bool,
 }
@@ -183,9 +179,9 @@ impl WebSocket {
             if self.done {
                 return Err(Error::disconnected());
             }
-            self.recv_pending = true;
+            // A `recv` whose future was dropped before it resolved stays outstanding at the
+            // transport, and this poll resumes it: no message is lost or read twice.
             let res = poll_fn(|cx| self.transport.poll_recv(cx)).await;
-            self.recv_pending = false;
             match res {
                 Ok(Message::Ping(_) | Message::Pong(_)) if !self.control => continue,
                 Ok(msg) => return Ok(msg),
@@ -240,7 +236,7 @@ impl WebSocket {
     /// runs there; the returned future resolves with its result when it returns. The pool
     /// thread is held for as long as `f` runs, normally the socket's whole life. A panic in
     /// `f` is an error ([`Error::is_panic`]); a full pool fails at once
-    /// ([`Error::is_overloaded`]), with the socket still usable here.
+    /// ([`Error::is_overloaded`]) and the socket is closed (1000).
     pub async fn run_blocking<F>(mut self, f: F) -> Result<Outcome>
     where
         F: FnOnce(BlockingWebSocket) -> Result<()> + Send + 'static,
@@ -258,7 +254,6 @@ impl WebSocket {
             protocol,
             control,
             done,
-            ..
         } = self;
         let bws = BlockingWebSocket {
             transport: transport.into_blocking(),

@@ -38,8 +38,22 @@ impl Handler<Upgrade> for Connection {
         if r.seq != msg.seq {
             return;
         }
-        if !matches!(r.resp, Resp::AwaitHead) || !r.body.is_complete() || self.shutting_down {
-            let e = Error::with_status(StatusCode::BAD_REQUEST, "cannot upgrade this request");
+        let refuse = if self.shutting_down {
+            // A socket accepted now would only be closed with 1001 at once.
+            Some(Error::with_status(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server shutting down",
+            ))
+        } else if !matches!(r.resp, Resp::AwaitHead) || !r.body.is_complete() {
+            // The 101 must be the response, and the frames must start right after it.
+            Some(Error::with_status(
+                StatusCode::BAD_REQUEST,
+                "cannot upgrade this request",
+            ))
+        } else {
+            None
+        };
+        if let Some(e) = refuse {
             let _ = msg.reply.send(Err(e));
             return;
         }
