@@ -386,10 +386,11 @@ fn a_client_that_stops_reading_holds_the_app_and_is_dropped_after_the_write_time
         .recv_timeout(Duration::from_secs(10))
         .expect("app stopped");
     assert!(disconnected, "the app's send failed as disconnected");
-    // What the app got acked is what the socket buffers and the high-water mark hold:
-    // bounded, far below what an unbounded queue would take in that time.
+    // What the app got acked is what the socket buffers (a few MiB on loopback: Linux's
+    // tcp_wmem and tcp_rmem maxima) and the high-water mark hold; an unbounded queue would
+    // take the loop's whole 1 GiB in that time.
     assert!(
-        sent < 64 << 20,
+        sent < 16 << 20,
         "sent {sent} bytes to a client that never read"
     );
     assert!(started.elapsed() < Duration::from_secs(8));
