@@ -18,7 +18,7 @@ use super::access::span_of;
 use super::http1::{Resp, State};
 use super::{App, Connection};
 use crate::io::Detached;
-use crate::messages::Upgrade;
+use crate::messages::{Upgrade, WsDone};
 use crate::websocket::{Handover, WsConnection};
 
 /// A request answered with 101, waiting for the head to be flushed.
@@ -92,8 +92,11 @@ impl Connection {
             app: up.app.map(|a| a.recipient()),
             done: self._done.take(),
         });
-        // If the app is gone, dropping the address closes the socket with 1000.
-        let _ = up.reply.send(Ok(addr));
+        if let Err(Ok(addr)) = up.reply.send(Ok(addr)) {
+            // The app stopped waiting for its socket: nobody will ever use it, so close
+            // it (1000) rather than leave it open until the client leaves.
+            addr.do_send(WsDone);
+        }
         ctx.stop();
     }
 }
