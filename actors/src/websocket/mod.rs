@@ -35,6 +35,8 @@
 //! away. On stop the close signal is raised (client gone), a waiting `recv` fails, and the
 //! slot is freed.
 
+#[cfg(test)]
+mod tests;
 mod transport;
 
 pub(crate) use transport::ActorWsTransport;
