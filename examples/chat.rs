@@ -7,9 +7,11 @@
 //! has not issued yet (at least `next_id`) comes from a client of an earlier run, since ids
 //! begin at 1 again on restart: such a client gets every kept message.
 //!
-//! - `GET /` → the page: type a name and messages, see everyone's appear live. It uses
-//!   `EventSource` on `/events` and falls back to long-polling `/poll` when `EventSource` is
-//!   missing or keeps failing (`/?transport=poll` forces the fallback). No external assets.
+//! - `GET /` → the page: type a name and messages, see everyone's appear live. It uses a
+//!   WebSocket on `/ws`, falls back to `EventSource` on `/events` when WebSocket is missing
+//!   or never connects, and to long-polling `/poll` when `EventSource` is missing or keeps
+//!   failing (`/?transport=sse` and `/?transport=poll` force a fallback). No external
+//!   assets.
 //! - `POST /send` with a JSON body `{"name":…,"text":…}` (`content-type: application/json`)
 //!   or a form body `name=…&text=…` (`application/x-www-form-urlencoded`; without a
 //!   content-type, a body starting with `{` is JSON) → 204 once published. Empty name or
@@ -24,6 +26,10 @@
 //!   `Last-Event-ID` header when the browser reconnects; else after `?since=ID` if given
 //!   (the page passes `since=0` to show the kept history once); else starts from now,
 //!   with no replay.
+//! - `GET /ws?since=ID` → a WebSocket: each message is pushed as one JSON text frame (the
+//!   kept ones after ID first, as for `/stream`); what the client sends is ignored (messages
+//!   go through `POST /send`). A subscriber the hub drops as too slow is closed with 1013
+//!   (try again later), and the page reconnects with `since`.
 //! - `GET /stream` → a chunked `application/x-ndjson` response, one line of JSON per
 //!   message, forever (`?since=ID` replays kept messages after ID first; the response head
 //!   goes out with the first line).
@@ -53,11 +59,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
+use futures::future::Either;
 use futures::FutureExt;
 use serde::{Deserialize, Serialize};
 use weir_actors::actix::{Actor, Addr};
 use weir_actors::hub::{Hub, Publish, Stats, Subscribe, Subscription};
 use weir_actors::weir::h1::BodyFraming;
+use weir_actors::weir::ws::{Accept, Message as WsMessage};
 use weir_actors::weir::{
     sse, Bytes, CloseReason, Error, Exchange, Method, Outcome, Result, StatusCode,
 };
@@ -130,9 +138,10 @@ async fn chat(ex: Exchange, st: Arc<State>) -> Result<Outcome> {
         ("/poll", true, _) => poll(ex, st).await,
         ("/events", true, _) => events(ex, st).await,
         ("/stream", true, _) => stream(ex, st).await,
+        ("/ws", true, _) => websocket(ex, st).await,
         ("/stats", true, _) => stats(ex, st).await,
         ("/send", _, _) => not_allowed(ex, "POST").await,
-        ("/" | "/poll" | "/events" | "/stream" | "/stats", _, _) => {
+        ("/" | "/poll" | "/events" | "/stream" | "/stats" | "/ws", _, _) => {
             not_allowed(ex, "GET, HEAD").await
         }
         _ => ex.respond(StatusCode::NOT_FOUND, TEXT, "not found\n").await,
@@ -388,6 +397,39 @@ async fn stream(mut ex: Exchange, st: Arc<State>) -> Result<Outcome> {
         }
     }
     ex.end(Bytes::new()).await
+}
+
+/// `GET /ws`: one JSON text frame per message, until the client leaves or the server stops
+/// (the runtime then sends close 1001 and the client's close ends the loop).
+async fn websocket(ex: Exchange, st: Arc<State>) -> Result<Outcome> {
+    let since = since_param(&ex)?;
+    // The handshake is checked first: a bad one (a plain GET, HEAD) is answered at once.
+    let upgrading = ex.websocket(Accept::new())?;
+    let mut sub = subscribe(&st.hub, since).await?;
+    let mut ws = upgrading.await?;
+    for (id, m) in sub.take_backlog() {
+        ws.send(to_json(id, &m)).await?;
+    }
+    loop {
+        // Whichever comes first: a message to push, or anything from the client (its
+        // close, or the connection's end). A dropped `recv` is resumed by the next one.
+        let event = {
+            let next = std::pin::pin!(sub.recv());
+            let heard = std::pin::pin!(ws.recv());
+            match futures::future::select(next, heard).await {
+                Either::Left((m, _)) => Either::Left(m),
+                Either::Right((r, _)) => Either::Right(r),
+            }
+        };
+        match event {
+            Either::Left(Some((id, m))) => ws.send(to_json(id, &m)).await?,
+            // Dropped by the hub as too slow: RFC 6455 §7.4.1's 1013, try again later.
+            Either::Left(None) => return ws.close(1013, "too slow; reconnect").await,
+            Either::Right(Ok(WsMessage::Close(_)) | Err(_)) => break,
+            Either::Right(Ok(_)) => {}
+        }
+    }
+    Ok(ws.done())
 }
 
 fn line(id: u64, m: &Chat) -> String {

@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use http::StatusCode;
+use http::{HeaderMap, StatusCode};
 
 use crate::h1::ParseError;
 
@@ -41,6 +41,9 @@ enum Kind {
     App(Box<dyn std::error::Error + Send + Sync>),
     /// An error the app chose to answer with a specific status.
     Status(StatusCode, String),
+    /// Like `Status`, with header fields the answer must carry (a 426's
+    /// `Sec-WebSocket-Version`, a 405's `Allow`). Boxed: rare, and `Error` stays small.
+    StatusWithHeaders(StatusCode, String, Box<HeaderMap>),
 }
 
 impl Error {
@@ -112,13 +115,35 @@ impl Error {
         Error::new(Kind::Status(status, msg.into()))
     }
 
+    /// Like [`Error::with_status`], and the error response carries `headers` too (the
+    /// server's own framing fields still win).
+    pub fn with_status_and_headers(
+        status: StatusCode,
+        msg: impl Into<String>,
+        headers: HeaderMap,
+    ) -> Error {
+        Error::new(Kind::StatusWithHeaders(
+            status,
+            msg.into(),
+            Box::new(headers),
+        ))
+    }
+
+    /// Header fields the error response must carry, if any.
+    pub fn headers(&self) -> Option<&HeaderMap> {
+        match &self.kind {
+            Kind::StatusWithHeaders(_, _, h) => Some(h),
+            _ => None,
+        }
+    }
+
     /// The HTTP status this error maps to when it ends an exchange before a response started.
     pub fn status(&self) -> StatusCode {
         match &self.kind {
             Kind::Parse(e) => e.status(),
             Kind::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Kind::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
-            Kind::Status(s, _) => *s,
+            Kind::Status(s, _) | Kind::StatusWithHeaders(s, _, _) => *s,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -174,7 +199,7 @@ impl Error {
     pub fn public_message(&self) -> String {
         match &self.kind {
             Kind::Parse(e) => e.reason().to_owned(),
-            Kind::Status(_, msg) => msg.clone(),
+            Kind::Status(_, msg) | Kind::StatusWithHeaders(_, msg, _) => msg.clone(),
             Kind::BodyTimeout => "request body timed out".to_owned(),
             Kind::Overloaded => "server busy, retry later".to_owned(),
             _ => self
@@ -232,7 +257,7 @@ impl fmt::Display for Error {
             Kind::Panic(msg) => write!(f, "app panicked: {msg}"),
             Kind::Overloaded => f.write_str("blocking pool full"),
             Kind::App(e) => write!(f, "app error: {e}"),
-            Kind::Status(s, msg) => write!(f, "{s}: {msg}"),
+            Kind::Status(s, msg) | Kind::StatusWithHeaders(s, msg, _) => write!(f, "{s}: {msg}"),
         }
     }
 }

@@ -350,6 +350,25 @@ impl Exchange {
     }
 }
 
+impl Exchange {
+    /// For the WebSocket upgrade: the parts it needs, if no response was started (the 101
+    /// is the response). `Err` gives the exchange back.
+    pub(crate) fn into_upgrade_parts(
+        self,
+    ) -> std::result::Result<(Request, Box<dyn Transport>, CloseSignal), Exchange> {
+        if self.0.head.status().is_some() || self.0.head.is_committed() {
+            return Err(self);
+        }
+        let ExchangeState {
+            req,
+            transport,
+            signal,
+            ..
+        } = *self.0;
+        Ok((req, transport, signal))
+    }
+}
+
 /// Give control back to the executor once (what an empty yield means).
 async fn yield_now() {
     let mut yielded = false;

@@ -21,12 +21,15 @@
 //!   [`StartResponse`](blocking::StartResponse), and the sync switch's
 //!   [`SyncExchange`](blocking::SyncExchange).
 //! - [`sse`]: server-sent events framing.
+//! - [`ws`]: WebSocket: [`Exchange::websocket`] accepts an upgrade; the
+//!   [`WebSocket`](ws::WebSocket) handle, and its blocking twin for the pool.
 //! - [`signal`]: the close signal (client gone / shutting down), separate from body reads.
 //! - [`error`]: the one opaque [`Error`], with predicates and the status it maps to.
 //!
 //! For runtimes:
 //! - [`rt`]: the hooks a server drives the interface with: the [`Transport`](rt::Transport)
-//!   and [`BlockingTransport`](rt::BlockingTransport) it implements, and building requests
+//!   and [`BlockingTransport`](rt::BlockingTransport) it implements (and, for WebSockets,
+//!   [`WsTransport`](rt::WsTransport) and [`BlockingWsTransport`](rt::BlockingWsTransport)), and building requests
 //!   and exchanges, taking a sync switch and running it.
 //! - [`h1`]: the HTTP/1.1 wire codec: head parser, body decoder, response encoder, date cache.
 //! - [`limits`]: the parsing limits and their defaults.
@@ -42,6 +45,7 @@ pub mod response;
 pub mod rt;
 pub mod signal;
 pub mod sse;
+pub mod ws;
 
 pub use error::{Error, Result};
 pub use exchange::{App, Exchange, Outcome};

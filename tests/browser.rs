@@ -1,11 +1,13 @@
 //! The `chat` example's page in a real browser: headless Chromium driven by `chromedriver`
 //! over the W3C WebDriver protocol (plain JSON over HTTP, with `ureq`). Two separate
-//! browsers open the page: Alice's uses `EventSource`; Bob's has `EventSource` removed
-//! before the page loads (a browser without it), so the page must fall back to long-polling.
-//! Each sends by typing and pressing Enter, and sees the other's message (and one posted
-//! with a plain HTTP request) appear live, escaped as text, with no console errors. Two more
-//! tests: a page whose `EventSource` keeps failing switches to long-polling, and a page
-//! left open while the server restarts (SIGTERM, same port) picks up the new run's messages.
+//! browsers open the page: Alice's uses a WebSocket; Bob's has `WebSocket` and
+//! `EventSource` removed before the page loads (a browser without them), so the page must
+//! fall back to long-polling. Each sends by typing and pressing Enter, and sees the other's
+//! message (and one posted with a plain HTTP request) appear live, escaped as text, with no
+//! console errors. More tests: a page whose WebSocket never connects switches to
+//! `EventSource`, a page whose `EventSource` keeps failing switches to long-polling, and a
+//! page left open while the server restarts (SIGTERM, same port) reconnects its WebSocket
+//! and picks up the new run's messages.
 //! Screenshots of both pages are saved to `target/browser/chat.png` and
 //! `target/browser/chat-long-poll.png` (paths printed; run with `--nocapture` to see them).
 //!
@@ -391,24 +393,26 @@ fn chat_page_delivers_messages_between_two_browsers() {
     // Declared before the sessions so it is dropped after them.
     let driver = Driver::start(&out.join("chromedriver.log"));
 
-    // Alice: an ordinary browser, so the page uses EventSource.
+    // Alice: an ordinary browser, so the page uses a WebSocket.
     let alice = driver.session("alice");
     alice.goto(&chat.url("/"));
-    alice.wait("EventSource connected", |s| {
-        s.status() == json!({ "state": "live", "transport": "sse", "text": "live · EventSource" })
+    alice.wait("WebSocket connected", |s| {
+        s.status() == json!({ "state": "live", "transport": "ws", "text": "live · WebSocket" })
     });
 
-    // Bob: a browser without EventSource, so the page must fall back to long-polling.
+    // Bob: a browser without WebSocket or EventSource, so the page must fall back to
+    // long-polling.
     let bob = driver.session("bob");
     bob.post(
         "/goog/cdp/execute",
         json!({
             "cmd": "Page.addScriptToEvaluateOnNewDocument",
-            "params": { "source": "delete window.EventSource;" },
+            "params": { "source": "delete window.WebSocket; delete window.EventSource;" },
         }),
     );
     bob.goto(&chat.url("/"));
     assert_eq!(bob.js("return typeof EventSource;", json!([])), "undefined");
+    assert_eq!(bob.js("return typeof WebSocket;", json!([])), "undefined");
     bob.wait("long-polling", |s| {
         s.status() == json!({ "state": "live", "transport": "poll", "text": "live · long-poll" })
     });
@@ -487,7 +491,7 @@ fn chat_page_delivers_messages_between_two_browsers() {
 
     let shot = alice.screenshot("chat");
     let poll_shot = bob.screenshot("chat-long-poll");
-    println!("screenshot (EventSource): {}", shot.display());
+    println!("screenshot (WebSocket):   {}", shot.display());
     println!("screenshot (long-poll):   {}", poll_shot.display());
 }
 
@@ -501,7 +505,9 @@ fn page_keeps_working_when_the_server_restarts() {
     let driver = Driver::start(&out.join("chromedriver-restart.log"));
     let page = driver.session("restart");
     page.goto(&chat.url("/"));
-    page.wait("EventSource connected", |s| s.status()["state"] == "live");
+    page.wait("WebSocket connected", |s| {
+        s.status() == json!({ "state": "live", "transport": "ws", "text": "live · WebSocket" })
+    });
     for t in ["one", "two", "three"] {
         chat.say("Dee", t);
     }
@@ -515,7 +521,9 @@ fn page_keeps_working_when_the_server_restarts() {
     // issued, so the server replays what it kept, this message included.
     chat.say("Dee", "back again");
     page.wait_for_message("Dee", "back again");
-    page.wait("the live status", |s| s.status()["state"] == "live");
+    page.wait("the WebSocket back", |s| {
+        s.status() == json!({ "state": "live", "transport": "ws", "text": "live · WebSocket" })
+    });
     assert_eq!(chat.subscribers(), 1);
     let notes = page.js(
         "return Array.from(document.querySelectorAll('#messages li.note'), n => n.textContent);",
@@ -531,7 +539,7 @@ fn page_keeps_working_when_the_server_restarts() {
     let errors: Vec<String> = page
         .console_errors()
         .into_iter()
-        .filter(|e| !(e.contains("/events") && e.contains("net::ERR_")))
+        .filter(|e| !(e.contains("/ws?since=") && e.contains("WebSocket connection")))
         .collect();
     assert_eq!(errors, Vec::<String>::new());
 }
@@ -565,6 +573,7 @@ fn page_falls_back_to_long_poll_when_event_source_keeps_failing() {
         FailingEventSource.OPEN = 1;
         FailingEventSource.CLOSED = 2;
         window.EventSource = FailingEventSource;
+        delete window.WebSocket;
     "#;
     page.post(
         "/goog/cdp/execute",
@@ -584,5 +593,46 @@ fn page_falls_back_to_long_poll_when_event_source_keeps_failing() {
     );
     chat.say("Eve", "reached you by long-poll");
     page.wait_for_message("Eve", "reached you by long-poll");
+    assert_eq!(page.console_errors(), Vec::<String>::new());
+}
+
+#[test]
+fn page_falls_back_to_event_source_when_websocket_never_connects() {
+    if !browser_available() {
+        return;
+    }
+    let chat = Chat::start();
+    let out = out_dir();
+    let driver = Driver::start(&out.join("chromedriver-ws-fallback.log"));
+    let page = driver.session("ws-fallback");
+    // A WebSocket that never opens, as behind a proxy that refuses upgrades.
+    let failing = r#"
+        class FailingWebSocket {
+          constructor(url) {
+            window.wsTried = (window.wsTried || 0) + 1;
+            setTimeout(() => { if (this.onclose) this.onclose(new Event("close")); }, 50);
+          }
+          close() {}
+        }
+        window.WebSocket = FailingWebSocket;
+    "#;
+    page.post(
+        "/goog/cdp/execute",
+        json!({
+            "cmd": "Page.addScriptToEvaluateOnNewDocument",
+            "params": { "source": failing },
+        }),
+    );
+    page.goto(&chat.url("/"));
+    page.wait("the switch to EventSource", |s| {
+        s.status() == json!({ "state": "live", "transport": "sse", "text": "live · EventSource" })
+    });
+    assert_eq!(
+        page.js("return window.wsTried;", json!([])),
+        json!(1),
+        "the page tries WebSocket once before EventSource"
+    );
+    chat.say("Fay", "reached you by EventSource");
+    page.wait_for_message("Fay", "reached you by EventSource");
     assert_eq!(page.console_errors(), Vec::<String>::new());
 }

@@ -126,6 +126,7 @@ fn page_is_self_contained_html_with_eventsource_and_long_poll_fallback() {
     let html = r.text();
     assert!(html.starts_with("<!doctype html>"));
     for needle in [
+        "new WebSocket(scheme + location.host + \"/ws?since=\"",
         "new EventSource(\"/events",
         "fetch(\"/poll?since=\"",
         "fetch(\"/send\"",
@@ -640,4 +641,56 @@ fn an_id_from_an_earlier_run_replays_the_kept_history() {
     assert_eq!(sse_message(&mut ev), (2, msg(2, "ann", "two")));
     // An id it did issue is taken literally: nothing after 2 yet, so the poll times out.
     assert_eq!(chat.get("/poll?since=2").status, 204);
+}
+
+/// One unmasked server frame: (opcode, payload). Server frames are never masked (RFC 6455
+/// §5.1), and these are small.
+fn read_ws_frame(r: &mut impl Read) -> (u8, Vec<u8>) {
+    let mut h = [0u8; 2];
+    r.read_exact(&mut h).expect("a frame");
+    let len = match h[1] & 0x7f {
+        126 => {
+            let mut b = [0u8; 2];
+            r.read_exact(&mut b).unwrap();
+            u16::from_be_bytes(b) as usize
+        }
+        n => n as usize,
+    };
+    let mut payload = vec![0; len];
+    r.read_exact(&mut payload).unwrap();
+    (h[0] & 0x0f, payload)
+}
+
+#[test]
+fn websocket_pushes_one_json_text_frame_per_message() {
+    let chat = Chat::start();
+    chat.say("ann", "before");
+    let mut s = chat.connect();
+    // `since=0` replays the kept message first, as for `/stream`.
+    write!(
+        s,
+        "GET /ws?since=0 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    )
+    .unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let head = support::read_head(&mut r);
+    assert_eq!(head.status, 101);
+    let mut next = || {
+        let (op, payload) = read_ws_frame(&mut r);
+        assert_eq!(op, 0x1, "a text frame");
+        serde_json::from_slice::<Value>(&payload).expect("JSON")
+    };
+    assert_eq!(next(), msg(1, "ann", "before"));
+    chat.wait_subscribers(1);
+    chat.say("bob", "live");
+    assert_eq!(next(), msg(2, "bob", "live"));
+    // A plain GET is not a handshake.
+    assert_eq!(chat.get("/ws").status, 400);
+    // The client closes: the server echoes and the hub forgets the subscriber.
+    s.write_all(&[0x88, 0x82, 1, 2, 3, 4, 0x03 ^ 1, 0xe8 ^ 2])
+        .unwrap();
+    let (op, payload) = read_ws_frame(&mut r);
+    assert_eq!((op, &payload[..]), (0x8, &[0x03, 0xe8][..]));
+    chat.wait_subscribers(0);
 }

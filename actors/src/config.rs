@@ -92,9 +92,31 @@ pub struct Config {
     pub min_request_body_rate: Option<MinDataRate>,
     /// Minimum rate at which the client reads the response, counted only while response
     /// bytes wait in the write buffer (so a response the app produces slowly, a long-poll
-    /// or an SSE stream, never puts its client at fault). Below it the connection closes.
-    /// Default 240 B/s over 5 s windows (Kestrel's `MinResponseDataRate`).
+    /// or an SSE stream, never puts its client at fault). Below it the connection is reset.
+    /// Default 240 B/s (Kestrel's `MinResponseDataRate`) with 5 s of grace. Counted as
+    /// credit, capped at `grace` plus the time a client at the rate needs to drain half the
+    /// socket's send buffer, since the kernel takes more from weir only then (see
+    /// `connection/rate.rs`).
     pub min_response_rate: Option<MinDataRate>,
+    /// Largest WebSocket message (fragments reassembled); past it the connection is closed
+    /// with 1009 (RFC 6455 §7.4.1). Default 1 MiB, actix-ws's aggregation limit: a chat or
+    /// RPC message is far smaller, and each connection may hold one whole message in memory
+    /// (tungstenite's 64 MiB default would let a few clients exhaust a server).
+    pub ws_max_message: usize,
+    /// Largest single WebSocket frame (checked from the frame header, before its payload is
+    /// read); past it, close 1009. Default 1 MiB, the same bound: a frame cannot be larger
+    /// than the message it belongs to.
+    pub ws_max_frame: usize,
+    /// Send a ping after this long without hearing from the client, to keep proxies from
+    /// closing an idle socket (nginx's `proxy_read_timeout` is 60 s) and to find dead peers.
+    /// Default `None`: the runtime reads only when the app asks for a message, so apps that
+    /// keep a `recv` outstanding (the usual loop) should turn this on, e.g. 30 s.
+    pub ws_ping_interval: Option<Duration>,
+    /// With `ws_ping_interval`: if nothing at all arrives this long after a ping, the peer
+    /// is taken as dead and the TCP connection dropped without a close frame (the app sees
+    /// the connection end, close code 1006 in RFC 6455 §7.1.5 terms: a close frame to a
+    /// dead peer would only wait for the write timeout). Default 10 s.
+    pub ws_pong_timeout: Duration,
 }
 
 impl Default for Config {
@@ -128,6 +150,10 @@ impl Default for Config {
                 bytes_per_second: 240,
                 grace: Duration::from_secs(5),
             }),
+            ws_max_message: 1 << 20,
+            ws_max_frame: 1 << 20,
+            ws_ping_interval: None,
+            ws_pong_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -49,6 +49,47 @@ impl Io for TcpStream {
 
 impl Io for tokio::io::DuplexStream {}
 
+/// A stream that is no longer here: what a connection holds after handing its real stream
+/// to another actor (a WebSocket upgrade). Reads see end of input, writes fail, shutdown
+/// succeeds, so nothing can touch the socket that moved.
+pub struct Detached;
+
+impl Io for Detached {}
+
+impl AsyncRead for Detached {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        _buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for Detached {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        _buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::task::Poll::Ready(Err(std::io::ErrorKind::NotConnected.into()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
 /// Prepare an accepted TCP stream: set `TCP_NODELAY` and read its addresses.
 ///
 /// `TCP_NODELAY` matters for a server that answers with small writes: with Nagle's algorithm

@@ -19,6 +19,9 @@
 //!   continuation's blocking calls) into messages.
 //! - `body`: the request-body stage of a connection: one body chunk per `ReadChunk`, only on
 //!   demand. `write_buf`: the connection's write buffer.
+//! - [`websocket`]: the [`WsConnection`](websocket::WsConnection) actor an upgraded
+//!   connection is handed to after its 101 (`connection/upgrade.rs` hands it over): frames
+//!   (tungstenite's sans-I/O engine), closing handshake, keep-alive pings.
 //! - [`pool`]: the blocking pool (a `SyncArbiter` of [`pool::PoolThread`]s), bounded.
 //! - [`messages`]: every message between them.
 //! - [`hub`]: a broadcast [`Hub`](hub::Hub) actor for Comet apps; [`comet`]: the SSE loop.
@@ -40,6 +43,7 @@ pub mod pool;
 pub mod serve;
 pub mod server;
 mod transport;
+pub mod websocket;
 mod worker;
 mod write_buf;
 

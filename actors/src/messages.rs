@@ -86,6 +86,52 @@ pub struct MinDataRates {
 #[rtype(result = "()")]
 pub struct RunJob(pub Box<dyn FnOnce() + Send>);
 
+/// App (its transport) → connection: answer this request with `101 Switching Protocols`
+/// (with `headers` beside `Upgrade`/`Connection`) and hand the socket to a WebSocket
+/// actor once the 101 is flushed. The reply is that actor, or why the upgrade could not
+/// happen (a stale request, a response already started, a body still unread); dropped if
+/// the connection went away first.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Upgrade {
+    /// Which request upgrades.
+    pub seq: u64,
+    /// `Sec-WebSocket-Accept` and, if chosen, `Sec-WebSocket-Protocol`.
+    pub headers: http::HeaderMap,
+    /// Where the WebSocket actor's address goes after the hand-over.
+    pub reply: oneshot::Sender<Result<actix::Addr<crate::websocket::WsConnection>, Error>>,
+}
+
+/// The answer to a [`WsRecv`]: one message, or why none will come.
+pub type WsReply = Result<weir::ws::Message, Error>;
+
+/// App's WebSocket handle → WebSocket actor: "send me the next message". Answered once a
+/// whole message is decoded (the actor reads the socket only for this); dropped if the
+/// actor stops first.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct WsRecv {
+    /// Where the message goes.
+    pub reply: oneshot::Sender<WsReply>,
+}
+
+/// App's WebSocket handle → WebSocket actor: send this message. `ack` fires once the
+/// actor's write buffer is below the high-water mark; an error means the socket is closed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct WsSend {
+    /// The message.
+    pub msg: weir::ws::Message,
+    /// Resolved when the actor has taken the message.
+    pub ack: oneshot::Sender<Result<(), Error>>,
+}
+
+/// App's WebSocket handle → WebSocket actor: the app dropped its handle; close with 1000
+/// if the socket is still open. No reply.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct WsDone;
+
 /// An actor that serves a request's exchange: it answers [`ReadChunk`] and [`Respond`] and
 /// hears [`AppFailed`]. The transports and the app actor are written against this, not
 /// against the connection type, so the app side of the runtime does not depend on the
@@ -96,6 +142,7 @@ pub trait RequestPeer:
     + Handler<Respond>
     + Handler<AppFailed>
     + Handler<MinDataRates>
+    + Handler<Upgrade>
 {
 }
 
@@ -105,10 +152,12 @@ where
         + Handler<ReadChunk>
         + Handler<Respond>
         + Handler<AppFailed>
-        + Handler<MinDataRates>,
+        + Handler<MinDataRates>
+        + Handler<Upgrade>,
     A::Context: ToEnvelope<A, ReadChunk>
         + ToEnvelope<A, Respond>
         + ToEnvelope<A, AppFailed>
-        + ToEnvelope<A, MinDataRates>,
+        + ToEnvelope<A, MinDataRates>
+        + ToEnvelope<A, Upgrade>,
 {
 }

@@ -18,16 +18,17 @@ use actix::{Addr, WeakAddr};
 use bytes::Bytes;
 use futures::channel::oneshot;
 use futures::FutureExt;
-use weir::rt::{BlockingTransport, Part, Transport};
+use weir::rt::{BlockingTransport, Part, Transport, WsTransport};
 use weir::Error;
 
 use crate::fast_path::with_slot;
-use crate::messages::{ChunkReply, MinDataRates, ReadChunk, RequestPeer, Respond};
+use crate::messages::{ChunkReply, MinDataRates, ReadChunk, RequestPeer, Respond, Upgrade};
 use crate::pool::SyncPool;
+use crate::websocket::{ActorWsTransport, WsConnection};
 
 /// Await a reply the connection sends through a oneshot; a dropped sender means the
 /// connection has closed.
-fn poll_reply<T>(
+pub(crate) fn poll_reply<T>(
     rx: &mut Option<oneshot::Receiver<T>>,
     cx: &mut Context<'_>,
 ) -> Poll<Result<T, Error>> {
@@ -55,6 +56,8 @@ pub(crate) struct ActorTransport<C: RequestPeer> {
     key: (u64, u64),
     read: Option<oneshot::Receiver<ChunkReply>>,
     write: Option<oneshot::Receiver<Result<(), Error>>>,
+    /// A WebSocket upgrade asked for: the actor that takes the socket over comes here.
+    upgrade: Option<oneshot::Receiver<Result<Addr<WsConnection>, Error>>>,
 }
 
 impl<C: RequestPeer> ActorTransport<C> {
@@ -68,6 +71,7 @@ impl<C: RequestPeer> ActorTransport<C> {
             key: (conn_id, seq),
             read: None,
             write: None,
+            upgrade: None,
         }
     }
 
@@ -141,6 +145,25 @@ impl<C: RequestPeer> Transport for ActorTransport<C> {
 
     fn spawn_blocking(&mut self, job: Box<dyn FnOnce() + Send>) -> Result<(), Error> {
         self.pool.try_run(job)
+    }
+
+    fn start_upgrade(&mut self, headers: http::HeaderMap) -> Result<(), Error> {
+        let (tx, rx) = oneshot::channel();
+        let msg = Upgrade {
+            seq: self.seq,
+            headers,
+            reply: tx,
+        };
+        self.addr()?
+            .try_send(msg)
+            .map_err(|_| Error::disconnected())?;
+        self.upgrade = Some(rx);
+        Ok(())
+    }
+
+    fn poll_upgraded(&mut self, cx: &mut Context<'_>) -> Poll<Result<Box<dyn WsTransport>, Error>> {
+        let addr = futures::ready!(poll_reply(&mut self.upgrade, cx)).and_then(|x| x)?;
+        Poll::Ready(Ok(Box::new(ActorWsTransport::new(addr, self.pool.clone()))))
     }
 
     fn into_blocking(self: Box<Self>) -> Arc<dyn BlockingTransport> {

@@ -11,7 +11,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
 use actix::dev::ToEnvelope;
-use actix::{Actor, Handler, WeakAddr};
+use actix::{Actor, Handler, WeakAddr, WeakRecipient};
 use bytes::BytesMut;
 use weir::Exchange;
 
@@ -32,6 +32,9 @@ pub(crate) struct Worker<C: Actor + Handler<Shutdown>> {
     // Weak: every strong `Addr` allocates its own sender state (~170 B), and the registry
     // only needs to reach connections at shutdown.
     conns: RefCell<HashMap<u64, WeakAddr<C>>>,
+    /// Upgraded (WebSocket) connections, which are other actors: a second map, used only by
+    /// them, so HTTP connections pay nothing for it.
+    upgraded: RefCell<HashMap<u64, WeakRecipient<Shutdown>>>,
     /// The waker a connection polls an app with on the fast path. One per worker, as
     /// fast-path drives never overlap on a thread.
     pub(crate) fast_waker: FastWaker,
@@ -58,6 +61,7 @@ where
             app,
             pool,
             conns: RefCell::new(HashMap::new()),
+            upgraded: RefCell::new(HashMap::new()),
             fast_waker: FastWaker::default(),
             bufs: RefCell::new(Vec::new()),
             shutting_down: Cell::new(false),
@@ -82,6 +86,15 @@ where
 
     pub(crate) fn unregister(&self, id: u64) {
         self.conns.borrow_mut().remove(&id);
+    }
+
+    /// Register an upgraded connection (under its HTTP connection's id) for shutdown.
+    pub(crate) fn register_upgraded(&self, id: u64, to: WeakRecipient<Shutdown>) {
+        self.upgraded.borrow_mut().insert(id, to);
+    }
+
+    pub(crate) fn unregister_upgraded(&self, id: u64) {
+        self.upgraded.borrow_mut().remove(&id);
     }
 
     /// An empty buffer with room for a head, from the pool if it has one.
@@ -123,6 +136,15 @@ where
         tracing::debug!(connections = conns.len(), "worker shutting down");
         for c in conns {
             // A control message with no data; it must arrive even if the mailbox is busy.
+            c.do_send(Shutdown);
+        }
+        let upgraded: Vec<_> = self
+            .upgraded
+            .borrow()
+            .values()
+            .filter_map(WeakRecipient::upgrade)
+            .collect();
+        for c in upgraded {
             c.do_send(Shutdown);
         }
     }

@@ -209,6 +209,35 @@ pub fn encode_simple(dst: &mut BytesMut, status: StatusCode, msg: &str, keep_ali
     dst.extend_from_slice(b"\n");
 }
 
+/// The head of a `101 Switching Protocols` answer to a WebSocket handshake (RFC 6455
+/// §4.2.2 item 5; RFC 9110 §15.2.2): `Upgrade: websocket` and `Connection: Upgrade`, the
+/// app's `headers` (`Sec-WebSocket-Accept`, `Sec-WebSocket-Protocol`), date and server.
+///
+/// No body framing at all: a 1xx has no Content-Length (RFC 9110 §8.6) and no body (RFC
+/// 9112 §6.3 item 1), and after it the bytes belong to the new protocol. The app's own
+/// framing and connection fields are dropped, as in [`encode_head`].
+pub fn encode_switching(dst: &mut BytesMut, headers: &HeaderMap) {
+    dst.reserve(256);
+    write_status_line(dst, StatusCode::SWITCHING_PROTOCOLS);
+    dst.extend_from_slice(b"upgrade: websocket\r\nconnection: Upgrade\r\n");
+    let (mut has_date, mut has_server) = (false, false);
+    for (name, value) in headers {
+        if name == header::TRANSFER_ENCODING
+            || name == header::CONNECTION
+            || name == header::CONTENT_LENGTH
+            || name == header::UPGRADE
+            || name.as_str() == "keep-alive"
+        {
+            continue;
+        }
+        has_date |= name == header::DATE;
+        has_server |= name == header::SERVER;
+        write_field(dst, name.as_str().as_bytes(), value.as_bytes());
+    }
+    write_date_and_server(dst, has_date, has_server);
+    dst.extend_from_slice(b"\r\n");
+}
+
 /// Where encoded body bytes go: a plain buffer copies them; a writer that queues buffers
 /// can take large data by reference ([`BodyEncoder::encode_bytes`]).
 pub trait BodySink {
@@ -823,6 +852,43 @@ mod tests {
             "HTTP/1.1 500 Internal Server Error\r\ncontent-type: text/plain; charset=utf-8\r\n\
              content-length: 1\r\ndate: <date>\r\nserver: weir\r\n\r\n\n"
         );
+    }
+
+    #[test]
+    fn switching_protocols_head_has_no_body_framing() {
+        // (app headers, expected head with the date masked)
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (
+                &[("sec-websocket-accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")],
+                "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\
+                 sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\ndate: <date>\r\nserver: weir\r\n\r\n",
+            ),
+            (
+                // The app's framing and connection fields never reach the wire.
+                &[
+                    ("content-length", "5"),
+                    ("transfer-encoding", "chunked"),
+                    ("connection", "close"),
+                    ("upgrade", "h2c"),
+                    ("sec-websocket-protocol", "chat"),
+                    ("server", "x"),
+                ],
+                "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\
+                 sec-websocket-protocol: chat\r\nserver: x\r\ndate: <date>\r\n\r\n",
+            ),
+        ];
+        for (headers, want) in cases {
+            let mut map = HeaderMap::new();
+            for (k, v) in *headers {
+                map.append(
+                    http::header::HeaderName::from_static(k),
+                    http::HeaderValue::from_static(v),
+                );
+            }
+            let mut dst = BytesMut::new();
+            encode_switching(&mut dst, &map);
+            assert_eq!(mask_date(&dst), *want);
+        }
     }
 
     #[test]

@@ -40,8 +40,8 @@ pub mod parse;
 
 pub use decode::{BodyDecoder, Decoded};
 pub use encode::{
-    encode_head, encode_simple, BodyEncoder, BodySink, EncodeError, EncodedHead, RequestInfo,
-    ResponseFraming, CONTINUE,
+    encode_head, encode_simple, encode_switching, BodyEncoder, BodySink, EncodeError, EncodedHead,
+    RequestInfo, ResponseFraming, CONTINUE,
 };
 pub use error::ParseError;
 pub use parse::{parse_head, BodyFraming, RequestHead};

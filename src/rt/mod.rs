@@ -12,7 +12,10 @@
 //!    the request's [`CloseSignal`] into an [`Exchange`] with [`exchange`], and call the app;
 //! 3. when the app's [`Outcome`] holds a sync switch ([`take_switch`]), turn the [`Switch`]
 //!    into a [`SyncJob`] on the app's thread ([`Switch::into_job`], which trades the transport
-//!    for its [`BlockingTransport`]) and [`SyncJob::run`] it on a pool thread.
+//!    for its [`BlockingTransport`]) and [`SyncJob::run`] it on a pool thread;
+//! 4. when the app accepts a WebSocket ([`Transport::start_upgrade`]), write the 101, flush
+//!    it, hand the stream (and the bytes read past the head) to the WebSocket side, and give
+//!    the app its [`WsTransport`].
 
 use crate::exchange::{Exchange, Outcome};
 use crate::h1::RequestHead;
@@ -23,8 +26,10 @@ pub use crate::blocking::switch::{Switch, SyncJob};
 pub use crate::request::ConnInfo;
 pub use crate::response::{Part, ResponseHead};
 pub use transport::{BlockingTransport, Transport};
+pub use ws::{BlockingWsTransport, WsTransport};
 
 pub(crate) mod transport;
+mod ws;
 
 #[cfg(test)]
 pub(crate) mod testing;

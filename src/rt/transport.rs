@@ -7,8 +7,10 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 
+use crate::error::Error;
 use crate::error::Result;
 use crate::response::Part;
+use crate::rt::ws::WsTransport;
 
 /// The runtime's half of an exchange: how body chunks arrive and response parts leave.
 /// Implemented by `weir-actors` (messages to the connection actor) and by test doubles.
@@ -40,6 +42,26 @@ pub trait Transport {
     /// reads start exactly where this transport's stopped (including a chunk request still
     /// in flight).
     fn into_blocking(self: Box<Self>) -> Arc<dyn BlockingTransport>;
+
+    /// Answer the request with `101 Switching Protocols` to a WebSocket (RFC 6455 §4.2.2),
+    /// with `headers` beside `Upgrade` and `Connection`. The runtime writes and flushes the
+    /// head, then hands the connection's stream and any bytes read past the head to its
+    /// WebSocket side. Default: this runtime does not do upgrades.
+    fn start_upgrade(&mut self, headers: http::HeaderMap) -> Result<()> {
+        let _ = headers;
+        Err(Error::other(
+            "this runtime does not support WebSocket upgrades",
+        ))
+    }
+
+    /// Ready with the upgraded connection's transport once the 101 is flushed and the
+    /// connection handed over.
+    fn poll_upgraded(&mut self, cx: &mut Context<'_>) -> Poll<Result<Box<dyn WsTransport>>> {
+        let _ = cx;
+        Poll::Ready(Err(Error::other(
+            "this runtime does not support WebSocket upgrades",
+        )))
+    }
 }
 
 /// The runtime's blocking transport: what [`Input`](crate::blocking::Input) and

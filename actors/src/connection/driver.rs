@@ -61,7 +61,7 @@ impl Connection {
                 r.body.is_wanted()
                     || (r.body.is_complete() && self.rbuf.len() < self.cfg().limits.max_head_bytes)
             }
-            State::Closing => false,
+            State::Closing | State::Upgrading(_) => false,
         }
     }
 
@@ -147,6 +147,11 @@ impl Connection {
                         // Half-close so the client sees the end of the response, then keep
                         // reading (and discarding) for a while.
                         self.write_shut = self.poll_shutdown_write(cx).is_ready();
+                    }
+                    State::Upgrading(_) => {
+                        // The 101 is on the wire: the socket belongs to the WebSocket now.
+                        self.hand_over(ctx);
+                        return Poll::Ready(());
                     }
                     State::Head if self.shutting_down && self.rbuf.is_empty() => {
                         self.close_now(ctx);

@@ -41,6 +41,9 @@ pub(super) enum State {
     /// After an error response: write side shut, discarding input until EOF, a limit or the
     /// linger timeout, so the client reads the response instead of a reset.
     Linger { since: Instant, discarded: u64 },
+    /// Answered with 101: flushing it, then handing the socket to a WebSocket actor
+    /// ([`upgrade`](super::upgrade)).
+    Upgrading(Box<super::upgrade::Upgrading>),
 }
 
 /// One request in flight.
@@ -53,7 +56,7 @@ pub(super) struct InFlight {
     /// The app actor, once the app waits on something and leaves the fast path. Weak: only
     /// needed to say the connection closed (see `Worker::conns`).
     pub(super) app: Option<WeakAddr<App>>,
-    log: RequestLog,
+    pub(super) log: RequestLog,
 }
 
 /// The response side of a request in flight.
@@ -107,7 +110,7 @@ impl Connection {
                     self.close_now(ctx);
                 }
             }
-            State::Closing => {}
+            State::Closing | State::Upgrading(_) => {}
         }
     }
 
@@ -451,6 +454,12 @@ fn write_error(dst: &mut BytesMut, status: StatusCode, error: &Error, info: Requ
         http::HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     headers.insert(http::header::CONTENT_LENGTH, msg.len().into());
+    if let Some(extra) = error.headers() {
+        // Fields the error must carry (a 426's Sec-WebSocket-Version, RFC 6455 §4.4).
+        for (name, value) in extra {
+            headers.insert(name.clone(), value.clone());
+        }
+    }
     if status == StatusCode::SERVICE_UNAVAILABLE {
         headers.insert(
             http::header::RETRY_AFTER,

@@ -7,14 +7,15 @@
 //! - **Receives**: [`ReadChunk`] and [`Respond`] from the request's transport (the app's,
 //!   or a blocking continuation's on a pool thread), [`AppFailed`] from the request's
 //!   [`AppActor`] or the pool thread running its switched continuation, [`Shutdown`] from its
-//!   worker.
+//!   worker, [`Upgrade`](crate::messages::Upgrade) from the request's transport when its app
+//!   accepts a WebSocket (the hand-over is in `upgrade`).
 //! - **Sends**: chunk replies and write acks (oneshot answers to the messages above),
 //!   [`ConnectionClosed`] to a still-running `AppActor`; polls each request's app first itself
 //!   ([the fast path](crate::fast_path)), starts an `AppActor` for it once it waits, and
 //!   dispatches a returned sync switch to the pool.
 //! - **Stops when**: the client closes, a response ends with `Connection: close`, a framing
-//!   error's lingering close ends, a timeout fires, or the worker is shutting down and the
-//!   connection is idle.
+//!   error's lingering close ends, a timeout fires, the worker is shutting down and the
+//!   connection is idle, or its socket was handed to a WebSocket actor.
 //!
 //! The actor is split by concern: this file is its shell (state, lifecycle, message
 //! handlers); [`http1`] is the protocol (heads, requests, responses, keep-alive); [`driver`]
@@ -42,6 +43,7 @@ mod rate;
 #[cfg(test)]
 mod tests;
 mod timer;
+mod upgrade;
 
 use std::rc::Rc;
 
@@ -108,7 +110,8 @@ pub(crate) struct Connection {
     span: Option<Box<tracing::Span>>,
     /// This actor's own address, made once: each `ctx.address()` allocates sender state.
     me: WeakAddr<Connection>,
-    _done: oneshot::Sender<()>,
+    /// The connection slot; an `Option` so a WebSocket upgrade can move it along.
+    _done: Option<oneshot::Sender<()>>,
 }
 
 impl Connection {
@@ -147,7 +150,7 @@ impl Connection {
             credit: None,
             write_idle: true,
             span,
-            _done: done,
+            _done: Some(done),
         })
     }
 

@@ -99,7 +99,7 @@ impl Connection {
             State::Active(r) if r.body.is_wanted() => {
                 Some((Timer::BodyRead, self.read_progress + cfg.body_read_timeout))
             }
-            State::Active(_) | State::Closing => None,
+            State::Active(_) | State::Closing | State::Upgrading(_) => None,
             State::Drain { .. } => {
                 Some((Timer::BodyRead, self.read_progress + cfg.body_read_timeout))
             }

@@ -1,7 +1,8 @@
 //! `actixweb-server`: the benchmark routes (see the `weir_bench` crate docs) on actix-web 4,
 //! written the way its documentation shows: `HttpServer` with `.workers(N)` and otherwise
 //! default settings, `web::Payload` streamed for the upload, a streaming body with
-//! `no_chunking` for the 1 MiB response, `web::block` for the blocking route. No logger
+//! `no_chunking` for the 1 MiB response, `web::block` for the blocking route, actix-ws for
+//! `/ws`. No logger
 //! middleware, no log subscriber.
 
 use std::convert::Infallible;
@@ -57,6 +58,30 @@ async fn block(req: HttpRequest) -> actix_web::Result<HttpResponse> {
         .body(format!("slept={slept}")))
 }
 
+/// WebSocket echo with actix-ws, as its README shows: `handle`, then a local task that
+/// echoes text and binary messages and answers pings (actix-ws leaves pongs to the app).
+async fn ws(req: HttpRequest, body: web::Payload) -> actix_web::Result<HttpResponse> {
+    let (response, mut session, mut stream) = actix_ws::handle(&req, body)?;
+    actix_web::rt::spawn(async move {
+        while let Some(Ok(msg)) = stream.next().await {
+            let sent = match msg {
+                actix_ws::Message::Text(t) => session.text(t).await,
+                actix_ws::Message::Binary(b) => session.binary(b).await,
+                actix_ws::Message::Ping(p) => session.pong(&p).await,
+                actix_ws::Message::Close(reason) => {
+                    let _ = session.close(reason).await;
+                    return;
+                }
+                _ => Ok(()),
+            };
+            if sent.is_err() {
+                return;
+            }
+        }
+    });
+    Ok(response)
+}
+
 fn main() -> std::io::Result<()> {
     let args = ServerArgs::from_env();
     actix_web::rt::System::new().block_on(async move {
@@ -67,6 +92,7 @@ fn main() -> std::io::Result<()> {
                 .route("/stream", web::get().to(stream))
                 .route("/poll", web::get().to(poll))
                 .route("/block", web::get().to(block))
+                .route("/ws", web::get().to(ws))
         })
         .workers(args.workers)
         .bind(args.bind)?;

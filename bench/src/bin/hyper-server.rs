@@ -2,12 +2,14 @@
 //! hyper-util, configured as hyper's documentation recommends for speed: `TCP_NODELAY` on
 //! every accepted socket and `http1::Builder::pipeline_flush(true)`. One worker is a
 //! current-thread tokio runtime (more: a multi-thread runtime with that many workers);
-//! `tokio::task::spawn_blocking` for the blocking route.
+//! `tokio::task::spawn_blocking` for the blocking route; tokio-tungstenite on hyper's
+//! upgrade (`with_upgrades`) for `/ws`.
 
 use std::convert::Infallible;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::{SinkExt, StreamExt};
 use http_body_util::{BodyExt, Either, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::server::conn::http1;
@@ -30,8 +32,40 @@ fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
         .expect("static head")
 }
 
+/// WebSocket echo with tokio-tungstenite on hyper's upgrade, as hyper-tungstenite does it:
+/// answer 101 with the accept key, then run the socket on the upgraded connection.
+fn ws(mut req: Request<Incoming>) -> Response<Body> {
+    let Some(key) = req.headers().get("sec-websocket-key") else {
+        return text(StatusCode::BAD_REQUEST, "not a WebSocket handshake\n");
+    };
+    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        let Ok(upgraded) = upgrade.await else { return };
+        let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+            TokioIo::new(upgraded),
+            tokio_tungstenite::tungstenite::protocol::Role::Server,
+            None,
+        )
+        .await;
+        while let Some(Ok(msg)) = ws.next().await {
+            if (msg.is_text() || msg.is_binary()) && ws.send(msg).await.is_err() {
+                return;
+            }
+        }
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header("upgrade", "websocket")
+        .header("connection", "Upgrade")
+        .header("sec-websocket-accept", accept)
+        .body(Either::Left(Full::new(Bytes::new())))
+        .expect("static head")
+}
+
 async fn handle(req: Request<Incoming>) -> Result<Response<Body>, hyper::Error> {
     Ok(match (req.method(), req.uri().path()) {
+        (&Method::GET, "/ws") => ws(req),
         (&Method::GET, "/") => text(StatusCode::OK, Bytes::from_static(b"Hello, World!")),
         (&Method::POST, "/count") => {
             let mut body = req.into_body();
@@ -95,6 +129,7 @@ async fn serve(args: ServerArgs) -> std::io::Result<()> {
             let _ = http1::Builder::new()
                 .pipeline_flush(true)
                 .serve_connection(TokioIo::new(stream), service_fn(handle))
+                .with_upgrades()
                 .await;
         });
     }

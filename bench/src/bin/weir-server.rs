@@ -1,9 +1,10 @@
 //! `weir-server`: the benchmark routes (see the `weir_bench` crate docs) written against
 //! weir's own API, the way its examples are: one async-aware app, `Exchange::next` with an
 //! empty `send` as the yield, `Exchange::blocking` for the blocking route and
-//! `Exchange::switch_to_sync` for the blocking reader. Configuration: `Config::default()`
+//! `Exchange::switch_to_sync` for the blocking reader, `Exchange::websocket` for `/ws`. Configuration: `Config::default()`
 //! with `--workers` applied and the access log off; logging only if `RUST_LOG` asks.
 
+use weir_actors::weir::ws::{Accept, Message};
 use weir_actors::weir::{Bytes, Exchange, Method, Outcome, Result, StatusCode};
 use weir_actors::{Config, Server};
 use weir_bench::{block_ms, ServerArgs, PATTERN, POLL_TIMEOUT, STREAM_BYTES, STREAM_CHUNKS};
@@ -19,6 +20,7 @@ async fn app(ex: Exchange) -> Result<Outcome> {
         (Method::GET, "/stream") => stream(ex).await,
         (Method::GET, "/poll") => poll(ex).await,
         (Method::GET, "/block") => block(ex).await,
+        (Method::GET, "/ws") => ws_echo(ex).await,
         _ => ex.respond(StatusCode::NOT_FOUND, TEXT, "not found\n").await,
     }
 }
@@ -83,6 +85,19 @@ async fn block(mut ex: Exchange) -> Result<Outcome> {
         .await?;
     ex.respond(StatusCode::OK, TEXT, format!("slept={slept}"))
         .await
+}
+
+/// WebSocket echo: each text or binary message back as it came.
+async fn ws_echo(ex: Exchange) -> Result<Outcome> {
+    let mut ws = ex.websocket(Accept::new())?.await?;
+    while let Ok(msg) = ws.recv().await {
+        match msg {
+            Message::Text(_) | Message::Binary(_) => ws.send(msg).await?,
+            Message::Close(_) => break,
+            _ => {}
+        }
+    }
+    Ok(ws.done())
 }
 
 #[actix_rt::main]

@@ -18,6 +18,7 @@ mod server;
 mod sys;
 mod workloads;
 mod wrk;
+mod ws;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -528,14 +529,18 @@ fn setup_markdown(
         "- Load: wrk `-t1 -c{}` for plaintext, pipelined {} deep; uploads of {} MiB back to \
          back on one connection; `GET /stream` back to back on one connection; {} idle \
          `GET /poll` connections; {} concurrent `GET /block?ms={}` while one connection \
-         probes `GET /` every millisecond; {} B `POST`s in alternating batches of 500.\n",
+         probes `GET /` every millisecond; {} B `POST`s in alternating batches of 500; {} \
+         WebSocket connections to `/ws`, each sending a {} B binary message and waiting for \
+         its echo, back to back.\n",
         p.wrk_conns,
         p.pipeline_depth,
         p.upload_bytes >> 20,
         p.idle_conns,
         p.blockers,
         p.block_ms,
-        p.switch_body
+        p.switch_body,
+        workloads::WS_CONNS,
+        workloads::WS_MESSAGE
     ));
     s.push_str(
         "- Server CPU: `utime + stime` of the server process (all threads) from \

@@ -153,6 +153,23 @@ pub const METRICS: &[Metric] = &[
         false,
     ),
     m(
+        "ws-echo.rtps",
+        W::WsEcho,
+        "round trips/s",
+        Higher,
+        None,
+        true,
+    ),
+    m(
+        "ws-echo.cpu_us",
+        W::WsEcho,
+        "server µs CPU/round trip",
+        Lower,
+        None,
+        true,
+    ),
+    m("ws-echo.p99_ms", W::WsEcho, "p99 ms", Lower, None, true),
+    m(
         "longpoll.rss_per_conn",
         W::LongPoll,
         "server RSS bytes/conn",

@@ -14,6 +14,12 @@ use crate::client::{self, Conn};
 use crate::server::Running;
 use crate::{sys, wrk};
 
+/// Connections in the WebSocket echo workload: as many as wrk's for plaintext.
+pub const WS_CONNS: usize = 64;
+/// Bytes per WebSocket message: a small chat or RPC message, so the figure is per-message
+/// cost rather than bandwidth.
+pub const WS_MESSAGE: usize = 64;
+
 /// Settings shared by all workloads.
 #[derive(Clone, Debug)]
 pub struct Params {
@@ -54,6 +60,8 @@ pub enum Workload {
     UploadSwitch,
     /// Sequential `GET /stream` (1 MiB).
     Stream,
+    /// WebSocket echo round trips on `WS_CONNS` connections to `/ws`.
+    WsEcho,
     /// Many idle `GET /poll` connections: server memory per connection.
     LongPoll,
     /// `GET /` latency with the blocking pool idle, then saturated.
@@ -64,13 +72,14 @@ pub enum Workload {
 
 impl Workload {
     /// Every workload, in report order.
-    pub const ALL: [Workload; 9] = [
+    pub const ALL: [Workload; 10] = [
         Workload::Plaintext,
         Workload::Pipelined,
         Workload::UploadLength,
         Workload::UploadChunked,
         Workload::UploadSwitch,
         Workload::Stream,
+        Workload::WsEcho,
         Workload::LongPoll,
         Workload::BlockLatency,
         Workload::SwitchOverhead,
@@ -85,6 +94,7 @@ impl Workload {
             Workload::UploadChunked => "upload-chunked",
             Workload::UploadSwitch => "upload-switch",
             Workload::Stream => "stream",
+            Workload::WsEcho => "ws-echo",
             Workload::LongPoll => "longpoll",
             Workload::BlockLatency => "block-latency",
             Workload::SwitchOverhead => "switch-overhead",
@@ -106,6 +116,9 @@ impl Workload {
                 format!("upload {mib} MiB through the sync switch (blocking reader)")
             }
             Workload::Stream => "streaming response 1 MiB (16 × 64 KiB)".to_owned(),
+            Workload::WsEcho => format!(
+                "WebSocket echo, {WS_MESSAGE} B binary messages, {WS_CONNS} conns (weir, actix-ws, tokio-tungstenite on hyper)"
+            ),
             Workload::LongPoll => format!("{} idle long-poll connections", p.idle_conns),
             Workload::BlockLatency => format!(
                 "async `GET /` while {} blocking calls ({} ms) saturate the pool",
@@ -138,6 +151,7 @@ impl Workload {
             Workload::UploadChunked => upload(server, p, "/count", true, "upload-chunked"),
             Workload::UploadSwitch => upload(server, p, "/switch-count", false, "upload-switch"),
             Workload::Stream => stream(server, p),
+            Workload::WsEcho => crate::ws::echo(server, p, WS_CONNS, WS_MESSAGE),
             Workload::LongPoll => long_poll(server, p),
             Workload::BlockLatency => block_latency(server, p),
             Workload::SwitchOverhead => switch_overhead(server, p),
@@ -168,7 +182,10 @@ fn expect_status(res: &client::Response, status: u16, what: &str) -> io::Result<
 }
 
 /// Server CPU time spent while `f` runs.
-fn with_cpu<T>(pid: u32, f: impl FnOnce() -> io::Result<T>) -> io::Result<(T, Duration)> {
+pub(crate) fn with_cpu<T>(
+    pid: u32,
+    f: impl FnOnce() -> io::Result<T>,
+) -> io::Result<(T, Duration)> {
     let before = sys::cpu_time(pid)?;
     let out = f()?;
     let after = sys::cpu_time(pid)?;
@@ -248,7 +265,7 @@ fn upload(
 }
 
 /// The `q`-quantile of `samples` (sorted in place), in ms.
-fn quantile_ms(samples: &mut [Duration], q: f64) -> f64 {
+pub(crate) fn quantile_ms(samples: &mut [Duration], q: f64) -> f64 {
     if samples.is_empty() {
         return f64::NAN;
     }
