@@ -91,7 +91,7 @@ async fn main() -> std::io::Result<()> {
     weir_bench::init_logging();
     let config = Config {
         workers: args.workers,
-        access_log: false,
+        access_log: None,
         ..Config::default()
     };
     let server = Server::new(app).config(config).bind(args.bind)?;
