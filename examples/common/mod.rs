@@ -52,22 +52,24 @@ pub struct ServerOptions {
     /// (Apache/nginx combined), `json` (one JSON object per line)
     #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Line)]
     pub access_log_format: LogFormat,
-    /// Append the access log to FILE instead of writing it to stderr
-    #[arg(long = "access-log", value_name = "FILE")]
-    pub access_log: Option<PathBuf>,
+    /// Where the access log goes: `stderr`, or a FILE to append to (`./stderr` for a file
+    /// of that name)
+    #[arg(long = "access-log", value_name = "FILE", default_value = "stderr")]
+    pub access_log: PathBuf,
     /// Turn the access log off
-    #[arg(long, conflicts_with_all = ["access_log", "access_log_format"])]
+    #[arg(long)]
     pub no_access_log: bool,
 }
 
-/// The access-log formats, as `--access-log-format` spells them.
+/// The access-log formats, as `--access-log-format` spells them. (Plain comments on the
+/// variants: doc comments would make clap list them in a long `--help`.)
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogFormat {
-    /// Timestamp, `INFO weir::access:`, then key=value fields
+    // Timestamp, `INFO weir::access:`, then key=value fields.
     Line,
-    /// Apache/nginx combined
+    // Apache/nginx combined.
     Combined,
-    /// JSON lines
+    // JSON lines.
     Json,
 }
 
@@ -83,10 +85,11 @@ impl ServerOptions {
                 LogFormat::Combined => AccessLogFormat::Combined,
                 LogFormat::Json => AccessLogFormat::Json,
             },
-            sink: self
-                .access_log
-                .clone()
-                .map_or(AccessLogSink::Stderr, AccessLogSink::File),
+            sink: if self.access_log.as_os_str() == "stderr" {
+                AccessLogSink::Stderr
+            } else {
+                AccessLogSink::File(self.access_log.clone())
+            },
         })
     }
 }
