@@ -325,7 +325,8 @@ fn a_sink_that_cannot_keep_up_drops_lines_not_requests() {
     let reader = reader.join().unwrap(); // held open, never read
 
     // Long targets make long lines: ~2 KiB each, so the pipe (64 KiB) and the channel
-    // (64 batches of 32 KiB) hold about 1,100 lines and the rest must be dropped.
+    // (32 batches of 64 KiB) and the worker's buffer hold about 1,100 lines; the rest
+    // must be dropped.
     let target = format!("/{}", "x".repeat(2000));
     let one = format!("GET {target} HTTP/1.1\r\nHost: x\r\n\r\n");
     let t = Instant::now();
