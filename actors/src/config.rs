@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use weir::Limits;
 
+use crate::access_log::AccessLogConfig;
+
 /// A minimum data rate: at least `bytes_per_second`, averaged over consecutive windows of
 /// `grace` length, the first starting when the connection starts waiting on the client.
 /// See [`Config::min_request_body_rate`].
@@ -71,9 +73,13 @@ pub struct Config {
     /// Blocking jobs that may wait for a free pool thread; past it the server answers 503
     /// with `Retry-After`. Default 256.
     pub pool_queue: usize,
-    /// Whether an access line is logged per request (target `weir::access`, level INFO).
-    /// Default true.
-    pub access_log: bool,
+    /// The access log: one line per request, in a [format](crate::access_log::AccessLogFormat)
+    /// to a [sink](crate::access_log::AccessLogSink), written off the request path (see
+    /// [`access_log`](crate::access_log)); `None` turns it off. Default
+    /// `Some(AccessLogConfig::default())`: the `line` format to stderr, because a server
+    /// that says nothing about what it serves is hard to operate, and the log is now cheap
+    /// enough (batched, written by its own thread) to leave on.
+    pub access_log: Option<AccessLogConfig>,
     /// What a read EOF from the client means. Default false: the client is gone, the
     /// connection closes and a running app sees `ClientGone` (hyper's and nginx's default;
     /// most clients that stop sending have stopped reading too). True: a client that sent
@@ -140,7 +146,7 @@ impl Default for Config {
             pool_threads: (4 * std::thread::available_parallelism().map_or(1, |n| n.get()))
                 .clamp(4, 64),
             pool_queue: 256,
-            access_log: true,
+            access_log: Some(AccessLogConfig::default()),
             half_close: false,
             min_request_body_rate: Some(MinDataRate {
                 bytes_per_second: 240,

@@ -26,10 +26,13 @@
 //! - [`messages`]: every message between them.
 //! - [`hub`]: a broadcast [`Hub`](hub::Hub) actor for Comet apps; [`comet`]: the SSE loop.
 //! - [`config`]: every limit and timeout, with defaults.
+//! - [`access_log`]: the access log: formats, sinks, batching on worker threads and a
+//!   writer thread.
 //!
 //! See ARCHITECTURE.md for the life of one request.
 #![deny(missing_docs)]
 
+pub mod access_log;
 mod app;
 mod body;
 pub mod comet;

@@ -34,6 +34,7 @@ use futures::channel::oneshot;
 use weir::rt::ConnInfo;
 use weir::App;
 
+use crate::access_log::AccessLog;
 use crate::connection::Connection;
 use crate::io::Io;
 use crate::pool::SyncPool;
@@ -44,15 +45,32 @@ use crate::Config;
 /// Not `Send`: make one per thread, inside an actix `System`.
 pub struct Connections {
     worker: Rc<Worker<Connection>>,
+    /// The access log's writer thread: it exits, after writing every line, once this and
+    /// every connection are gone.
+    _access_log: Option<AccessLog>,
 }
 
 impl Connections {
     /// Serve `app` with `cfg`. Starts a blocking pool of `cfg.pool_threads` threads, so it
-    /// must be called inside an actix `System`.
+    /// must be called inside an actix `System`. If the access log's file cannot be opened,
+    /// the error is logged and requests are served without it.
     pub fn new<A: App>(app: A, cfg: Config) -> Connections {
         let pool = SyncPool::start(cfg.pool_threads, cfg.pool_queue);
+        let access_log = cfg
+            .access_log
+            .as_ref()
+            .and_then(|c| match AccessLog::start(c) {
+                Ok(log) => Some(log),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot open the access log; serving without it");
+                    None
+                }
+            });
+        let worker_log = access_log.as_ref().map(|l| l.handle().worker());
+        let worker = Worker::new(cfg, Box::new(move |ex| app.call(ex)), pool);
         Connections {
-            worker: Rc::new(Worker::new(cfg, Box::new(move |ex| app.call(ex)), pool)),
+            worker: Rc::new(worker.with_access_log(worker_log)),
+            _access_log: access_log,
         }
     }
 

@@ -19,6 +19,7 @@ use futures::channel::oneshot;
 use futures::future::{ready, Either, FutureExt, Map, Ready};
 use weir::App;
 
+use crate::access_log::AccessLog;
 use crate::connection::Connection;
 use crate::pool::SyncPool;
 use crate::worker::Worker;
@@ -115,20 +116,23 @@ impl<A: App> Server<A> {
             builder.disable_signals()
         };
         let shutdown = builder.graceful_shutdown_signal();
+        // Opened before anything starts, so a bad access-log path fails `run`.
+        let access_log = cfg.access_log.as_ref().map(AccessLog::start).transpose()?;
+        let access_handle = access_log.as_ref().map(AccessLog::handle);
         let pool = SyncPool::start(cfg.pool_threads, cfg.pool_queue);
         for (i, listener) in self.listeners.into_iter().enumerate() {
             let app = self.app.clone();
             let cfg = cfg.clone();
             let shutdown = shutdown.clone();
             let pool = pool.clone();
+            let access_handle = access_handle.clone();
             builder = builder.listen(format!("weir-{i}"), listener, move || {
                 // Runs once per worker, on the worker's thread.
                 let app = app.clone();
-                let worker = Rc::new(Worker::new(
-                    cfg.clone(),
-                    Box::new(move |ex| app.call(ex)),
-                    pool.clone(),
-                ));
+                let worker = Rc::new(
+                    Worker::new(cfg.clone(), Box::new(move |ex| app.call(ex)), pool.clone())
+                        .with_access_log(access_handle.as_ref().map(|h| h.worker())),
+                );
                 let on_stop = Rc::clone(&worker);
                 let shutdown = shutdown.clone();
                 actix_rt::spawn(async move {
@@ -145,6 +149,9 @@ impl<A: App> Server<A> {
             },
             server,
             addrs,
+            access_log,
+            draining: None,
+            result: None,
         })
     }
 }
@@ -207,10 +214,19 @@ async fn os_signal() {
 }
 
 /// A running server: a future that resolves when it has stopped, and its handle.
+///
+/// It resolves once the workers have stopped *and* the access log has written every line
+/// they logged (see [`access_log`](crate::access_log)), so a process that exits when
+/// `Running` resolves loses no lines.
 pub struct Running {
     handle: ServerHandle,
     server: actix_server::Server,
     addrs: Vec<SocketAddr>,
+    access_log: Option<AccessLog>,
+    /// After the server stopped: the access log's writer finishing.
+    draining: Option<Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
+    /// The server's result, kept while the access log drains.
+    result: Option<io::Result<()>>,
 }
 
 impl Running {
@@ -223,13 +239,35 @@ impl Running {
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.addrs
     }
+
+    /// Access-log lines dropped so far because the sink could not keep up (also counted by
+    /// the `metrics` counter `weir_access_log_dropped_total`); 0 when the log is off.
+    pub fn access_log_dropped(&self) -> u64 {
+        self.access_log.as_ref().map_or(0, AccessLog::dropped)
+    }
 }
 
 impl std::future::Future for Running {
     type Output = io::Result<()>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.server).poll(cx)
+        let this = &mut *self;
+        if this.result.is_none() {
+            let Poll::Ready(res) = Pin::new(&mut this.server).poll(cx) else {
+                return Poll::Pending;
+            };
+            this.result = Some(res);
+            // Every worker has stopped (after a graceful stop, every request has finished
+            // and logged): the writer takes what the workers buffered and writes it.
+            this.draining = this.access_log.as_mut().map(|l| Box::pin(l.close()) as _);
+        }
+        if let Some(draining) = &mut this.draining {
+            if draining.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            this.draining = None;
+        }
+        Poll::Ready(this.result.take().unwrap_or(Ok(())))
     }
 }
 

@@ -15,6 +15,7 @@ use actix::{Actor, Handler, WeakAddr, WeakRecipient};
 use bytes::BytesMut;
 use weir::Exchange;
 
+use crate::access_log::WorkerLog;
 use crate::fast_path::{AppFuture, FastWaker};
 use crate::messages::Shutdown;
 use crate::pool::SyncPool;
@@ -43,6 +44,8 @@ pub(crate) struct Worker<C: Actor + Handler<Shutdown>> {
     /// buffers back without every request paying for a fresh allocation (at most
     /// `POOL_BUFFERS` of `POOL_BUFFER_SIZE`: 256 KiB per worker).
     bufs: RefCell<Vec<BytesMut>>,
+    /// This worker's side of the access log (its batch buffer), when the log is on.
+    pub(crate) access_log: Option<WorkerLog>,
 }
 
 /// Buffers kept in a worker's pool at most.
@@ -65,7 +68,14 @@ where
             fast_waker: FastWaker::default(),
             bufs: RefCell::new(Vec::new()),
             shutting_down: Cell::new(false),
+            access_log: None,
         }
+    }
+
+    /// Log this worker's requests through `log`.
+    pub(crate) fn with_access_log(mut self, log: Option<WorkerLog>) -> Worker<C> {
+        self.access_log = log;
+        self
     }
 
     /// A connection id unique on this thread (across every worker on it), so the fast

@@ -11,9 +11,11 @@
 //! | `GET /poll` | long-poll: held until the client leaves or [`POLL_TIMEOUT`], then 204 |
 //! | `GET /block?ms=M` | a blocking `sleep(M ms)` (M ≤ 10000) on the blocking pool, then `slept=M` |
 //!
-//! Each takes `--bind HOST:PORT` and `--workers N` ([`ServerArgs`]), and prints `listening
-//! on http://HOST:PORT` to stdout once it accepts. None logs anything by default
-//! (`weir-server` logs to stderr when `RUST_LOG` asks: [`init_logging`]).
+//! Each takes `--bind HOST:PORT`, `--workers N` and `--access-log FILE` ([`ServerArgs`]),
+//! and prints `listening on http://HOST:PORT` to stdout once it accepts. None logs anything
+//! by default (`weir-server` logs to stderr when `RUST_LOG` asks: [`init_logging`]); with
+//! `--access-log FILE` each writes one access line per request to FILE, the way its users
+//! would set that up.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -50,6 +52,11 @@ pub struct ServerArgs {
     /// Worker threads
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = at_least_one)]
     pub workers: usize,
+    /// Append an access line per request to FILE (weir-server: weir's access log;
+    /// actix-web: `Logger` through env_logger; hyper: a tracing line through
+    /// tracing-appender's non-blocking writer); no access log without it
+    #[arg(long = "access-log", value_name = "FILE")]
+    pub access_log: Option<std::path::PathBuf>,
 }
 
 /// The command line of a benchmark server: only the shared options.

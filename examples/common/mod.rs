@@ -1,6 +1,7 @@
 //! What every example does at start-up: the command-line options they share (`--bind
-//! HOST:PORT`, `--workers N`, `--pool N`, `--queue N`, parsed by clap), logging to stderr,
-//! and the one stdout line scripts wait for.
+//! HOST:PORT`, `--workers N`, `--pool N`, `--queue N`, `--access-log-format FORMAT`,
+//! `--access-log FILE`, `--no-access-log`, parsed by clap), logging to stderr, and the one
+//! stdout line scripts wait for.
 //!
 //! Each example has its own `#[derive(clap::Parser)]` struct (its doc comment is the
 //! `--help` text) that flattens [`ServerOptions`], so the shared options are spelled,
@@ -8,7 +9,9 @@
 //! clap's message on stderr.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
+use weir_actors::access_log::{AccessLogConfig, AccessLogFormat, AccessLogSink};
 use weir_actors::Config;
 
 /// Command-line options every example accepts. Defaults come from [`Config::default`], so
@@ -45,6 +48,50 @@ pub struct ServerOptions {
         allow_negative_numbers = true
     )]
     pub queue: usize,
+    /// Access-log line format: `line` (timestamp, then key=value fields), `combined`
+    /// (Apache/nginx combined), `json` (one JSON object per line)
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = LogFormat::Line)]
+    pub access_log_format: LogFormat,
+    /// Where the access log goes: `stderr`, or a FILE to append to (`./stderr` for a file
+    /// of that name)
+    #[arg(long = "access-log", value_name = "FILE", default_value = "stderr")]
+    pub access_log: PathBuf,
+    /// Turn the access log off
+    #[arg(long)]
+    pub no_access_log: bool,
+}
+
+/// The access-log formats, as `--access-log-format` spells them. (Plain comments on the
+/// variants: doc comments would make clap list them in a long `--help`.)
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    // Timestamp, `INFO weir::access:`, then key=value fields.
+    Line,
+    // Apache/nginx combined.
+    Combined,
+    // JSON lines.
+    Json,
+}
+
+impl ServerOptions {
+    /// The access log these options ask for: `None` with `--no-access-log`.
+    fn access_log_config(&self) -> Option<AccessLogConfig> {
+        if self.no_access_log {
+            return None;
+        }
+        Some(AccessLogConfig {
+            format: match self.access_log_format {
+                LogFormat::Line => AccessLogFormat::Line,
+                LogFormat::Combined => AccessLogFormat::Combined,
+                LogFormat::Json => AccessLogFormat::Json,
+            },
+            sink: if self.access_log.as_os_str() == "stderr" {
+                AccessLogSink::Stderr
+            } else {
+                AccessLogSink::File(self.access_log.clone())
+            },
+        })
+    }
 }
 
 /// A count that must be at least 1 (`--workers`, `--pool`): zero threads would serve nothing.
@@ -63,14 +110,16 @@ impl ServerOptions {
             workers: self.workers,
             pool_threads: self.pool,
             pool_queue: self.queue,
+            access_log: self.access_log_config(),
             ..Config::default()
         }
     }
 }
 
 /// Install a `tracing` subscriber that logs to stderr (stdout carries only the listening
-/// line), filtered by `RUST_LOG`, default `info`: the access log is on. This lives with the
-/// binaries, not in the library: an application embedding weir sets up its own.
+/// line), filtered by `RUST_LOG`, default `info`. The access log does not go through it
+/// (weir writes it from its own thread; see the `--access-log*` options). This lives with
+/// the binaries, not in the library: an application embedding weir sets up its own.
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

@@ -195,7 +195,7 @@ fn config() -> Config {
         abandon_grace: Duration::from_millis(200),
         pool_threads: 2,
         pool_queue: 8,
-        access_log: false,
+        access_log: None,
         half_close: true,
         ..Config::default()
     }

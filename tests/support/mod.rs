@@ -19,10 +19,12 @@ pub struct TestServer {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-/// A config for tests: one worker, quiet access log.
+/// A config for tests: one worker, no access log (it would write to the terminal, past the
+/// test harness's capture; `tests/access_log.rs` tests it).
 pub fn config() -> Config {
     Config {
         workers: 1,
+        access_log: None,
         ..Config::default()
     }
 }

@@ -1,17 +1,20 @@
-//! The access log and the connection's log spans.
+//! A request's access record and the connection's log spans.
 //!
-//! One line per request (target `weir::access`, level INFO) with the peer, method, target,
-//! status, response bytes and duration. What it needs is boxed and made only when the access
-//! log is on, so a waiting request does not carry it otherwise.
+//! The line itself is [`crate::access_log`]'s: here a request captures what its line needs
+//! when it starts ([`Record`], only when the log is on) and hands it to the worker's log
+//! when it finishes. A request's `tracing` span (`req`, DEBUG) is made, and boxed, only when
+//! debug spans are on.
 
-use actix_rt::time::Instant;
-use http::Method;
-use tracing::Level;
+use std::net::SocketAddr;
 
-use weir::rt::ConnInfo;
+use crate::access_log::{Record, WorkerLog};
 
-/// A request's access-log record, when the access log is on.
-pub(super) type RequestLog = Option<Box<Access>>;
+/// What a request carries for logging: its access record (when the access log is on) and
+/// its span (when debug spans are on).
+pub(super) struct RequestLog {
+    rec: Option<Record>,
+    span: Option<Box<tracing::Span>>,
+}
 
 /// Where log events go when the connection has no span of its own.
 static NO_SPAN: tracing::Span = tracing::Span::none();
@@ -23,54 +26,60 @@ pub(super) fn span_of(span: &Option<Box<tracing::Span>>) -> &tracing::Span {
 
 /// The span for a request's log lines: its own when it has one, else the connection's.
 pub(super) fn req_span<'a>(log: &'a RequestLog, conn: &'a tracing::Span) -> &'a tracing::Span {
-    log.as_ref().map_or(conn, |l| &l.span)
+    log.span.as_deref().unwrap_or(conn)
 }
 
-/// What the access line needs about one request.
-pub(super) struct Access {
-    start: Instant,
-    method: Method,
-    target: String,
-    /// The response status, once the head is encoded.
-    pub(super) status: u16,
-    /// Response bytes written (head, framing and body).
-    pub(super) bytes: u64,
-    /// The request's span, a child of the connection's.
-    pub(super) span: tracing::Span,
-}
-
-impl Access {
-    /// The access record for a new request, if the access log is on (the config says so and
-    /// the `weir::access` target is enabled at INFO).
+impl RequestLog {
+    /// The log state of a new request: a record if `access` (the worker's log) is on.
     pub(super) fn begin(
-        enabled: bool,
+        access: Option<&WorkerLog>,
         seq: u64,
         head: &weir::h1::RequestHead,
         conn: &tracing::Span,
     ) -> RequestLog {
-        (enabled && tracing::enabled!(target: "weir::access", Level::INFO)).then(|| {
-            Box::new(Access {
-                start: Instant::now(),
-                method: head.method.clone(),
-                target: head.target.clone(),
-                status: 0,
-                bytes: 0,
-                span: tracing::debug_span!(parent: conn, "req", seq, method = %head.method, target = %head.target),
-            })
-        })
+        let rec = access.map(|a| {
+            Record::new(
+                a.format(),
+                &head.method,
+                head.version,
+                &head.target,
+                &head.headers,
+            )
+        });
+        let span = tracing::debug_span!(parent: conn, "req", seq, method = %head.method, target = %head.target);
+        RequestLog {
+            rec,
+            span: (!span.is_disabled()).then(|| Box::new(span)),
+        }
     }
 
-    /// Log the access line.
-    pub(super) fn log(&self, conn: &ConnInfo) {
-        tracing::info!(
-            target: "weir::access",
-            parent: &self.span,
-            peer = %conn.peer_addr(),
-            method = %self.method,
-            target = %self.target,
-            status = self.status,
-            bytes = self.bytes,
-            micros = self.start.elapsed().as_micros() as u64,
-        );
+    /// The response head was encoded: its status and length (counted in the bytes too).
+    pub(super) fn head(&mut self, status: u16, head_bytes: usize) {
+        if let Some(r) = &mut self.rec {
+            r.status = status;
+            r.head_bytes = head_bytes as u64;
+            r.bytes += head_bytes as u64;
+        }
+    }
+
+    /// An error response replaced the app's: its status.
+    pub(super) fn status(&mut self, status: u16) {
+        if let Some(r) = &mut self.rec {
+            r.status = status;
+        }
+    }
+
+    /// More response bytes went into the write buffer.
+    pub(super) fn wrote(&mut self, bytes: usize) {
+        if let Some(r) = &mut self.rec {
+            r.bytes += bytes as u64;
+        }
+    }
+
+    /// The request is over: write its access line.
+    pub(super) fn finish(&self, access: Option<&WorkerLog>, peer: SocketAddr) {
+        if let (Some(a), Some(r)) = (access, &self.rec) {
+            a.log(r, peer);
+        }
     }
 }

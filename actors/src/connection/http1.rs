@@ -20,7 +20,7 @@ use weir::h1::{self, BodyEncoder, ParseError, RequestInfo};
 use weir::rt::{self, Part};
 use weir::{CloseReason, CloseSignal, Error, Outcome};
 
-use super::access::{req_span, span_of, Access, RequestLog};
+use super::access::{req_span, span_of, RequestLog};
 use super::{App, Connection};
 use crate::app::{run_switched, AppActor};
 use crate::body::{BodyStage, Expect, Pump};
@@ -200,7 +200,12 @@ impl Connection {
             keep_alive: head.keep_alive && !self.shutting_down,
         };
         let body = BodyStage::new(head.framing, head.expect_continue, &cfg.limits);
-        let log = Access::begin(cfg.access_log, seq, &head, span_of(&self.span));
+        let log = RequestLog::begin(
+            self.worker.access_log.as_ref(),
+            seq,
+            &head,
+            span_of(&self.span),
+        );
         let signal = CloseSignal::new();
         if self.shutting_down {
             signal.close(CloseReason::Shutdown);
@@ -307,9 +312,8 @@ impl Connection {
             match h1::encode_head(self.wbuf.tail(), head.status, &head.headers, r.info) {
                 Ok(enc) => {
                     r.info.keep_alive = enc.keep_alive;
-                    if let Some(l) = &mut r.log {
-                        l.status = head.status.as_u16();
-                    }
+                    r.log
+                        .head(head.status.as_u16(), self.wbuf.tail().len() - before);
                     r.resp = Resp::Body(enc.encoder);
                 }
                 Err(e) => {
@@ -331,9 +335,7 @@ impl Connection {
         if res.is_ok() && part.end {
             res = enc.finish(self.wbuf.tail());
         }
-        if let Some(l) = &mut r.log {
-            l.bytes += (self.wbuf.len() - before) as u64;
-        }
+        r.log.wrote(self.wbuf.len() - before);
         if let Err(e) = res {
             // Too many or too few bytes for the app's Content-Length: the response on the
             // wire is broken, so the connection must go once what fits is written.
@@ -385,10 +387,8 @@ impl Connection {
                 r.info.keep_alive &= !r.body.has_failed();
                 let before = self.wbuf.len();
                 r.info.keep_alive = write_error(self.wbuf.tail(), status, &error, r.info);
-                if let Some(l) = &mut r.log {
-                    l.status = status.as_u16();
-                    l.bytes += (self.wbuf.len() - before) as u64;
-                }
+                r.log.status(status.as_u16());
+                r.log.wrote(self.wbuf.len() - before);
                 let framing_broken = r.body.has_failed();
                 self.finish_request(ctx);
                 if framing_broken {
@@ -409,9 +409,8 @@ impl Connection {
         let State::Active(r) = std::mem::replace(&mut self.state, State::Closing) else {
             return;
         };
-        if let Some(l) = &r.log {
-            l.log(&self.conn_info);
-        }
+        r.log
+            .finish(self.worker.access_log.as_ref(), self.conn_info.peer_addr());
         let keep = r.info.keep_alive && !self.shutting_down && !r.body.has_failed();
         self.state = if !keep {
             State::Closing

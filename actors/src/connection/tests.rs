@@ -50,7 +50,7 @@ fn start<A: App>(app: A, cfg: Config, pipe: usize) -> Harness {
 
 fn cfg() -> Config {
     Config {
-        access_log: false,
+        access_log: None,
         ..Config::default()
     }
 }

@@ -59,11 +59,12 @@ impl Handler<Upgrade> for Connection {
         }
         let before = self.wbuf.len();
         weir::h1::encode_switching(self.wbuf.tail(), &msg.headers);
-        if let Some(l) = &mut r.log {
-            l.status = StatusCode::SWITCHING_PROTOCOLS.as_u16();
-            l.bytes += (self.wbuf.len() - before) as u64;
-            l.log(&self.conn_info);
-        }
+        r.log.head(
+            StatusCode::SWITCHING_PROTOCOLS.as_u16(),
+            self.wbuf.len() - before,
+        );
+        r.log
+            .finish(self.worker.access_log.as_ref(), self.conn_info.peer_addr());
         tracing::debug!(parent: span_of(&self.span), "switching to WebSocket");
         let State::Active(r) = std::mem::replace(&mut self.state, State::Closing) else {
             unreachable!("checked above");

@@ -50,7 +50,7 @@ fn about(elapsed: Duration, want: Duration) -> bool {
 
 fn cfg() -> Config {
     Config {
-        access_log: false,
+        access_log: None,
         ..Config::default()
     }
 }

@@ -2,8 +2,9 @@
 //! written the way its documentation shows: `HttpServer` with `.workers(N)` and otherwise
 //! default settings, `web::Payload` streamed for the upload, a streaming body with
 //! `no_chunking` for the 1 MiB response, `web::block` for the blocking route, actix-ws for
-//! `/ws`. No logger
-//! middleware, no log subscriber.
+//! `/ws`. No logger middleware, no log subscriber, unless `--access-log FILE`: then
+//! `middleware::Logger::default()` with `env_logger` writing to the file (its
+//! `Target::Pipe`), as actix-web's docs set up a logger.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -84,9 +85,24 @@ async fn ws(req: HttpRequest, body: web::Payload) -> actix_web::Result<HttpRespo
 
 fn main() -> std::io::Result<()> {
     let args = ServerArgs::from_env();
+    let logged = args.access_log.is_some();
+    if let Some(path) = &args.access_log {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        env_logger::Builder::new()
+            .filter_module("actix_web::middleware::logger", log::LevelFilter::Info)
+            .target(env_logger::Target::Pipe(Box::new(file)))
+            .init();
+    }
     actix_web::rt::System::new().block_on(async move {
-        let server = HttpServer::new(|| {
+        let server = HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::Condition::new(
+                    logged,
+                    actix_web::middleware::Logger::default(),
+                ))
                 .route("/", web::get().to(hello))
                 .route("/count", web::post().to(count))
                 .route("/stream", web::get().to(stream))

@@ -3,7 +3,10 @@
 //! every accepted socket and `http1::Builder::pipeline_flush(true)`. One worker is a
 //! current-thread tokio runtime (more: a multi-thread runtime with that many workers);
 //! `tokio::task::spawn_blocking` for the blocking route; tokio-tungstenite on hyper's
-//! upgrade (`with_upgrades`) for `/ws`.
+//! upgrade (`with_upgrades`) for `/ws`. With `--access-log FILE`, one `tracing::info!` line
+//! per request (peer, method, target, status, micros), formatted by `tracing-subscriber`
+//! into `tracing-appender`'s non-blocking writer to the file: the usual way to log requests
+//! from a hyper service.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -63,6 +66,26 @@ fn ws(mut req: Request<Incoming>) -> Response<Body> {
         .expect("static head")
 }
 
+/// `handle`, with an access line after it when the log is on.
+async fn logged(
+    req: Request<Incoming>,
+    peer: std::net::SocketAddr,
+) -> Result<Response<Body>, hyper::Error> {
+    let start = std::time::Instant::now();
+    let method = req.method().clone();
+    let target = req.uri().clone();
+    let res = handle(req).await?;
+    tracing::info!(
+        target: "access",
+        %peer,
+        %method,
+        %target,
+        status = res.status().as_u16(),
+        micros = start.elapsed().as_micros() as u64,
+    );
+    Ok(res)
+}
+
 async fn handle(req: Request<Incoming>) -> Result<Response<Body>, hyper::Error> {
     Ok(match (req.method(), req.uri().path()) {
         (&Method::GET, "/ws") => ws(req),
@@ -112,11 +135,11 @@ async fn handle(req: Request<Incoming>) -> Result<Response<Body>, hyper::Error> 
     })
 }
 
-async fn serve(args: ServerArgs) -> std::io::Result<()> {
+async fn serve(args: ServerArgs, log: bool) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.bind).await?;
     weir_bench::announce(listener.local_addr()?);
     loop {
-        let (stream, _) = match listener.accept().await {
+        let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
             // Out of descriptors and the like: keep serving the connections we have.
             Err(_) => {
@@ -126,17 +149,42 @@ async fn serve(args: ServerArgs) -> std::io::Result<()> {
         };
         let _ = stream.set_nodelay(true);
         tokio::spawn(async move {
-            let _ = http1::Builder::new()
-                .pipeline_flush(true)
-                .serve_connection(TokioIo::new(stream), service_fn(handle))
-                .with_upgrades()
-                .await;
+            let mut builder = http1::Builder::new();
+            builder.pipeline_flush(true);
+            let io = TokioIo::new(stream);
+            let _ = if log {
+                builder
+                    .serve_connection(io, service_fn(move |req| logged(req, peer)))
+                    .with_upgrades()
+                    .await
+            } else {
+                builder
+                    .serve_connection(io, service_fn(handle))
+                    .with_upgrades()
+                    .await
+            };
         });
     }
 }
 
 fn main() -> std::io::Result<()> {
     let args = ServerArgs::from_env();
+    // The guard flushes the non-blocking writer's queue when `main` returns.
+    let mut _guard = None;
+    if let Some(path) = &args.access_log {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        let (writer, guard) = tracing_appender::non_blocking(file);
+        _guard = Some(guard);
+        tracing_subscriber::fmt()
+            .with_writer(writer)
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .init();
+    }
+    let log = args.access_log.is_some();
     let runtime = if args.workers == 1 {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -147,5 +195,5 @@ fn main() -> std::io::Result<()> {
             .enable_all()
             .build()?
     };
-    runtime.block_on(serve(args))
+    runtime.block_on(serve(args, log))
 }

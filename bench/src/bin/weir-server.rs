@@ -4,6 +4,7 @@
 //! `Exchange::switch_to_sync` for the blocking reader, `Exchange::websocket` for `/ws`. Configuration: `Config::default()`
 //! with `--workers` applied and the access log off; logging only if `RUST_LOG` asks.
 
+use weir_actors::access_log::{AccessLogConfig, AccessLogFormat, AccessLogSink};
 use weir_actors::weir::ws::{Accept, Message};
 use weir_actors::weir::{Bytes, Exchange, Method, Outcome, Result, StatusCode};
 use weir_actors::{Config, Server};
@@ -106,7 +107,10 @@ async fn main() -> std::io::Result<()> {
     weir_bench::init_logging();
     let config = Config {
         workers: args.workers,
-        access_log: false,
+        access_log: args.access_log.map(|path| AccessLogConfig {
+            format: AccessLogFormat::Line,
+            sink: AccessLogSink::File(path),
+        }),
         ..Config::default()
     };
     let server = Server::new(app).config(config).bind(args.bind)?;

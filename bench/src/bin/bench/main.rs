@@ -29,7 +29,7 @@ use clap::Parser;
 use serde::Serialize;
 
 use report::{Row, Samples};
-use server::{Kind, Running, KINDS};
+use server::{Kind, Running};
 use workloads::{Params, Workload};
 
 /// The driver: runs every workload against weir, actix-web and hyper, alternating the
@@ -59,7 +59,9 @@ struct Cli {
         )
     )]
     only: Vec<Workload>,
-    /// Servers to run, comma-separated: weir, actix-web, hyper [default: all]
+    /// Servers to run, comma-separated: weir, actix-web, hyper; the access-log comparison's
+    /// hello-nolog, hello, actix-web+log, hyper+log, echo-nolog, echo; hello-before when
+    /// WEIR_BENCH_HELLO_BEFORE=PATH names an older build of the hello example [default: all]
     #[arg(long, value_name = "S,..", value_delimiter = ',', value_parser = server_kind)]
     servers: Vec<Kind>,
     /// Idle long-poll connections
@@ -104,7 +106,7 @@ fn workload(v: &str) -> Result<Workload, String> {
 
 /// One `--servers` item, by its name.
 fn server_kind(v: &str) -> Result<Kind, String> {
-    KINDS
+    server::all_kinds()
         .into_iter()
         .find(|k| k.name == v.trim())
         .ok_or_else(|| format!("unknown server {v:?}"))
@@ -143,7 +145,7 @@ impl From<Cli> for Options {
                 c.only
             },
             servers: if c.servers.is_empty() {
-                KINDS.to_vec()
+                server::all_kinds()
             } else {
                 c.servers
             },
@@ -272,7 +274,11 @@ fn run(o: Options) -> Result<(), String> {
         .only
         .iter()
         .map(|w| {
-            let n = if w.weir_only() { 1 } else { o.servers.len() };
+            let n = if w.weir_only() {
+                1
+            } else {
+                o.servers.iter().filter(|k| w.runs_on(**k)).count()
+            };
             let per = match w {
                 Workload::BlockLatency => 2.0 * o.duration.as_secs_f64() + 0.5,
                 Workload::LongPoll => 3.0,
@@ -298,15 +304,12 @@ fn run(o: Options) -> Result<(), String> {
     let mut runs = Vec::new();
     for &w in &o.only {
         eprintln!("\n== {}", w.title(&p));
-        let servers: Vec<Kind> = if w.weir_only() {
-            o.servers
-                .iter()
-                .copied()
-                .filter(|k| k.name == "weir")
-                .collect()
-        } else {
-            o.servers.clone()
-        };
+        let servers: Vec<Kind> = o
+            .servers
+            .iter()
+            .copied()
+            .filter(|k| w.runs_on(*k) && (!w.weir_only() || k.name == "weir"))
+            .collect();
         for round in 1..=o.rounds {
             for &kind in &servers {
                 // A run other processes disturbed (a build, another benchmark) is done again,
@@ -327,7 +330,7 @@ fn run(o: Options) -> Result<(), String> {
                     attempt += 1;
                     if o.wait_quiet && foreign > DISTURBED_PCT && attempt < 3 {
                         eprintln!(
-                            "  round {round} {:<9}  disturbed (others used {foreign:.0}% of a core): again",
+                            "  round {round} {:<13}  disturbed (others used {foreign:.0}% of a core): again",
                             kind.name
                         );
                         continue;
@@ -364,7 +367,7 @@ fn run(o: Options) -> Result<(), String> {
                             })
                             .collect();
                         eprintln!(
-                            "  round {round} {:<9}  {}{noise}",
+                            "  round {round} {:<13}  {}{noise}",
                             kind.name,
                             shown.join(", ")
                         );
@@ -390,7 +393,8 @@ fn run(o: Options) -> Result<(), String> {
     eprintln!("\nbench: done in {:.0} s", started.elapsed().as_secs_f64());
 
     let rows = report::rows(&samples, &p);
-    let table = report::markdown_table(&rows);
+    let mut table = report::markdown_table(&rows);
+    table.push_str(&report::access_log_tables(&rows, &samples));
     let mut setup_md = setup_markdown(&o, &p, &machine, server_cpu, client_cpu);
     let mut others: Vec<f64> = runs
         .iter()
@@ -454,7 +458,7 @@ fn run(o: Options) -> Result<(), String> {
             switch_body: p.switch_body,
             mb: "MB = 10^6 bytes; GiB = 2^30 bytes",
         },
-        servers: KINDS
+        servers: server::all_kinds()
             .iter()
             .map(|k| ServerInfo {
                 name: k.name,
@@ -546,8 +550,10 @@ fn setup_markdown(
         "- Server CPU: `utime + stime` of the server process (all threads) from \
          `/proc/PID/stat`, before and after the run, over the requests (or GiB) it served.\n",
     );
-    for k in KINDS {
-        s.push_str(&format!("- {}: {}.\n", k.name, k.config));
+    for k in server::all_kinds() {
+        if o.servers.contains(&k) {
+            s.push_str(&format!("- {}: {}.\n", k.name, k.config));
+        }
     }
     let versions: Vec<String> = sys::locked_versions()
         .into_iter()

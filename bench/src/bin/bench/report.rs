@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::server::KINDS;
+use crate::server::{is_plain_peer, KINDS};
 use crate::workloads::{Params, Workload};
 
 /// Which way is better.
@@ -241,6 +241,15 @@ pub const METRICS: &[Metric] = &[
         None,
         true,
     ),
+    m(
+        "echo.cpu_us",
+        W::Echo,
+        "server µs CPU/req",
+        Lower,
+        None,
+        false,
+    ),
+    m("echo.rps", W::Echo, "req/s", Higher, None, false),
 ];
 
 /// Samples by metric id, then by server name: `(round, value)` in round order.
@@ -349,7 +358,7 @@ pub fn rows(samples: &Samples, p: &Params) -> Vec<Row> {
         }
         let best_peer = servers
             .iter()
-            .filter(|(name, _)| **name != "weir")
+            .filter(|(name, _)| is_plain_peer(name))
             .min_by(|a, b| {
                 let (x, y) = (a.1.median, b.1.median);
                 match metric.better {
@@ -481,6 +490,125 @@ pub fn markdown_table(rows: &[Row]) -> String {
                 s.push_str(&format!("{}: {verdict} ({value}) |\n", t.text));
             }
             None => s.push_str(" |\n"),
+        }
+    }
+    s
+}
+
+/// The median over rounds of `a`'s figure over `b`'s in the same round.
+fn round_ratio(samples: &Samples, id: &str, a: &str, b: &str) -> Option<f64> {
+    let by = samples.get(id)?;
+    let (xa, xb) = (by.get(a)?, by.get(b)?);
+    let mut r: Vec<f64> = xa
+        .iter()
+        .filter_map(|(round, va)| {
+            let (_, vb) = xb.iter().find(|(r, _)| r == round)?;
+            Some(va / vb)
+        })
+        .filter(|r| r.is_finite())
+        .collect();
+    median(&mut r)
+}
+
+/// The access-log comparison: plaintext and pipelined with every log off (weir-server and
+/// `hello --no-access-log` against the peers without logs), then on (`hello` with its
+/// default access log to a file against the peers with theirs), and the cost of the log:
+/// each server's CPU per request with its log on over off, in the same rounds.
+pub fn access_log_tables(rows: &[Row], samples: &Samples) -> String {
+    let sets: [(&str, &[&str]); 2] = [
+        (
+            "access log off",
+            &["weir", "hello-nolog", "actix-web", "hyper"],
+        ),
+        (
+            "access log on, to a file",
+            &["hello", "hello-before", "actix-web+log", "hyper+log"],
+        ),
+    ];
+    let ids = [
+        "plaintext.cpu_us",
+        "plaintext.rps",
+        "pipelined.cpu_us",
+        "pipelined.rps",
+        "echo.cpu_us",
+        "echo.rps",
+    ];
+    let mut s = String::new();
+    for (title, names) in sets {
+        let present: Vec<&str> = names
+            .iter()
+            .copied()
+            .filter(|n| {
+                rows.iter()
+                    .any(|r| ids.contains(&r.id) && r.servers.contains_key(n))
+            })
+            .collect();
+        if present.len() < 2 {
+            continue;
+        }
+        s.push_str(&format!("\n**{title}**\n\n| workload | metric | "));
+        for n in &present {
+            s.push_str(&format!("{n} | "));
+        }
+        s.push_str("\n|---|---|");
+        for _ in &present {
+            s.push_str("---:|");
+        }
+        s.push('\n');
+        for row in rows.iter().filter(|r| ids.contains(&r.id)) {
+            if !present.iter().any(|n| row.servers.contains_key(n)) {
+                continue;
+            }
+            let arrow = match row.better {
+                Higher => "↑",
+                Lower => "↓",
+            };
+            s.push_str(&format!("| {} | {} {arrow} | ", row.title, row.label));
+            for n in &present {
+                match row.servers.get(n) {
+                    Some(st) if st.samples.len() > 1 => s.push_str(&format!(
+                        "{} ({}–{}) | ",
+                        fmt(st.median),
+                        fmt(st.min),
+                        fmt(st.max)
+                    )),
+                    Some(st) => s.push_str(&format!("{} | ", fmt(st.median))),
+                    None => s.push_str("— | "),
+                }
+            }
+            s.push('\n');
+        }
+    }
+    let pairs = [
+        ("hello", "hello-nolog", "weir `hello`, access log on / off"),
+        (
+            "hello-before",
+            "hello-nolog",
+            "weir `hello` before (tracing line) / log off",
+        ),
+        ("echo", "echo-nolog", "weir `echo`, access log on / off"),
+        ("actix-web+log", "actix-web", "actix-web, Logger on / off"),
+        ("hyper+log", "hyper", "hyper, tracing line on / off"),
+    ];
+    let mut lines = Vec::new();
+    for (on, off, what) in pairs {
+        let mut cells = Vec::new();
+        for id in ["plaintext.cpu_us", "pipelined.cpu_us", "echo.cpu_us"] {
+            if let Some(r) = round_ratio(samples, id, on, off) {
+                cells.push(format!("{} {r:.2}×", id.split('.').next().unwrap_or(id)));
+            }
+        }
+        if !cells.is_empty() {
+            lines.push(format!("- {what}: {}\n", cells.join(", ")));
+        }
+    }
+    if !lines.is_empty() {
+        s.push_str(
+            "\n**Access-log cost**: CPU per request with the log on over off (median of \
+             per-round ratios; target for weir ≤ 1.10×)\n\n",
+        );
+        for l in lines {
+            s.push_str(&l);
         }
     }
     s

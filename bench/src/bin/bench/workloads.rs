@@ -11,7 +11,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use crate::client::{self, Conn};
-use crate::server::Running;
+use crate::server::{Family, Kind, Running};
 use crate::{sys, wrk};
 
 /// Connections in the WebSocket echo workload: as many as wrk's for plaintext.
@@ -68,11 +68,13 @@ pub enum Workload {
     BlockLatency,
     /// 1 KiB `POST`s, `/count` against `/switch-count`.
     SwitchOverhead,
+    /// wrk keep-alive 1 KiB `POST /echo` to `examples/echo` (log on and off).
+    Echo,
 }
 
 impl Workload {
     /// Every workload, in report order.
-    pub const ALL: [Workload; 10] = [
+    pub const ALL: [Workload; 11] = [
         Workload::Plaintext,
         Workload::Pipelined,
         Workload::UploadLength,
@@ -83,6 +85,7 @@ impl Workload {
         Workload::LongPoll,
         Workload::BlockLatency,
         Workload::SwitchOverhead,
+        Workload::Echo,
     ];
 
     /// Short name, for `--only` and the JSON.
@@ -98,6 +101,7 @@ impl Workload {
             Workload::LongPoll => "longpoll",
             Workload::BlockLatency => "block-latency",
             Workload::SwitchOverhead => "switch-overhead",
+            Workload::Echo => "echo",
         }
     }
 
@@ -128,6 +132,22 @@ impl Workload {
                 "sequential {} B `POST`s: pure async, and (weir) the sync switch at byte 0",
                 p.switch_body
             ),
+            Workload::Echo => format!(
+                "`examples/echo` 1 KiB `POST /echo` keep-alive, {} conns",
+                p.wrk_conns
+            ),
+        }
+    }
+
+    /// Whether `kind` has this workload's route (and is meant for it: the peers with their
+    /// logs on and the examples run only the workloads that compare access logs).
+    pub fn runs_on(self, kind: Kind) -> bool {
+        match kind.family {
+            Family::Bench { logged: false } => self != Workload::Echo,
+            Family::Bench { logged: true } | Family::Hello => {
+                matches!(self, Workload::Plaintext | Workload::Pipelined)
+            }
+            Family::Echo => self == Workload::Echo,
         }
     }
 
@@ -138,7 +158,10 @@ impl Workload {
 
     /// Whether it needs wrk.
     pub fn uses_wrk(self) -> bool {
-        matches!(self, Workload::Plaintext | Workload::Pipelined)
+        matches!(
+            self,
+            Workload::Plaintext | Workload::Pipelined | Workload::Echo
+        )
     }
 
     /// Run once against `server`; returns `(metric id, value)` pairs.
@@ -155,6 +178,7 @@ impl Workload {
             Workload::LongPoll => long_poll(server, p),
             Workload::BlockLatency => block_latency(server, p),
             Workload::SwitchOverhead => switch_overhead(server, p),
+            Workload::Echo => echo(server, p),
         }
     }
 }
@@ -480,4 +504,28 @@ fn switch_overhead(server: &Running, p: &Params) -> io::Result<Vec<(&'static str
         ("switch.overhead_us", switch_us - async_us),
         ("switch.cpu_overhead_us", switch_cpu - async_cpu),
     ])
+}
+
+/// wrk keep-alive `POST /echo` with a 1 KiB body: the echo example reads the body and
+/// streams it back (chunked), so the access line is a smaller share of the work than on
+/// `GET /`.
+fn echo(server: &Running, p: &Params) -> io::Result<Vec<(&'static str, f64)>> {
+    let (s, cpu) = with_cpu(server.pid, || {
+        wrk::run_post(
+            server.addr,
+            p.wrk_conns,
+            p.duration,
+            p.client_cpu,
+            "/echo",
+            p.switch_body,
+        )
+    })?;
+    if s.errors > 0 {
+        return Err(io::Error::other(format!(
+            "wrk saw {} errors or non-2xx responses",
+            s.errors
+        )));
+    }
+    let cpu_us = cpu.as_secs_f64() * 1e6 / s.requests.max(1) as f64;
+    Ok(vec![("echo.cpu_us", cpu_us), ("echo.rps", s.rps)])
 }

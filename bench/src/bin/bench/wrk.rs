@@ -1,4 +1,5 @@
-//! Running `wrk` (keep-alive and pipelined plaintext) and reading its summary.
+//! Running `wrk` (keep-alive and pipelined plaintext, keep-alive `POST`s) and reading its
+//! summary.
 
 use std::io;
 use std::net::SocketAddr;
@@ -20,6 +21,15 @@ end
 
 request = function()
   return req
+end
+"#;
+
+/// A `POST` of `size` bytes (argument after `--`) on every request.
+const POST_LUA: &str = r#"-- wrk: POST a body of args[1] bytes on every request
+init = function(args)
+  wrk.method = "POST"
+  wrk.body = string.rep("x", tonumber(args[1]) or 1024)
+  wrk.headers["Content-Type"] = "application/octet-stream"
 end
 "#;
 
@@ -55,6 +65,34 @@ pub fn run(
     cpu: Option<usize>,
     pipeline: Option<(&PathBuf, usize)>,
 ) -> io::Result<Summary> {
+    run_script(addr, "/", conns, duration, cpu, pipeline)
+}
+
+/// Run wrk with keep-alive `POST path` requests of `size` bytes.
+pub fn run_post(
+    addr: SocketAddr,
+    conns: usize,
+    duration: Duration,
+    cpu: Option<usize>,
+    path: &str,
+    size: usize,
+) -> io::Result<Summary> {
+    let script = std::env::temp_dir().join(format!("weir-bench-post-{}.lua", std::process::id()));
+    std::fs::write(&script, POST_LUA)?;
+    let res = run_script(addr, path, conns, duration, cpu, Some((&script, size)));
+    let _ = std::fs::remove_file(&script);
+    res
+}
+
+/// wrk against `path`, with a script and its one argument if given.
+fn run_script(
+    addr: SocketAddr,
+    path: &str,
+    conns: usize,
+    duration: Duration,
+    cpu: Option<usize>,
+    pipeline: Option<(&PathBuf, usize)>,
+) -> io::Result<Summary> {
     let mut cmd = match cpu {
         Some(cpu) => {
             let mut c = Command::new("taskset");
@@ -73,7 +111,7 @@ pub fn run(
     if let Some((script, _)) = pipeline {
         cmd.arg("-s").arg(script);
     }
-    cmd.arg(format!("http://{addr}/"));
+    cmd.arg(format!("http://{addr}{path}"));
     if let Some((_, depth)) = pipeline {
         cmd.args(["--", &depth.to_string()]);
     }
