@@ -411,17 +411,9 @@ mod tests {
     use futures::executor::block_on;
 
     use super::*;
-    use crate::rt::testing::{poll_once, Script, Sent};
+    use crate::rt::testing::{poll_once, sent, Script};
 
     const POST: &str = "POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 6";
-
-    fn sent(status: Option<u16>, body: &'static str, end: bool) -> Sent {
-        Sent {
-            status: status.map(|s| StatusCode::from_u16(s).unwrap()),
-            body: Bytes::from_static(body.as_bytes()),
-            end,
-        }
-    }
 
     #[test]
     fn second_read_without_a_yield_is_refused() {

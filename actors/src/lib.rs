@@ -38,6 +38,7 @@ mod body;
 pub mod comet;
 pub mod config;
 mod connection;
+mod deadline;
 mod fast_path;
 pub mod hub;
 pub mod io;

@@ -92,18 +92,10 @@ mod tests {
     use http::HeaderValue;
 
     use super::*;
-    use crate::rt::testing::{Script, Sent};
+    use crate::rt::testing::{sent, Script};
 
     fn start_response(script: &Script) -> StartResponse {
         StartResponse::new(script.blocking(), HeadState::Idle)
-    }
-
-    fn sent(status: Option<u16>, body: &'static str, end: bool) -> Sent {
-        Sent {
-            status: status.map(|s| StatusCode::from_u16(s).unwrap()),
-            body: Bytes::from_static(body.as_bytes()),
-            end,
-        }
     }
 
     #[test]

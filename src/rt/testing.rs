@@ -51,6 +51,15 @@ pub(crate) struct Sent {
     pub end: bool,
 }
 
+/// A part as the tests expect it: status of its head (if it has one), body, end flag.
+pub(crate) fn sent(status: Option<u16>, body: &'static str, end: bool) -> Sent {
+    Sent {
+        status: status.map(|s| StatusCode::from_u16(s).unwrap()),
+        body: Bytes::from_static(body.as_bytes()),
+        end,
+    }
+}
+
 impl Script {
     pub(crate) fn new() -> Script {
         Script::default()

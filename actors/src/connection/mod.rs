@@ -49,11 +49,10 @@ use std::rc::Rc;
 
 use actix::prelude::*;
 use actix::WeakAddr;
-use actix_rt::time::{Instant, Sleep};
+use actix_rt::time::Instant;
 use bytes::BytesMut;
 use futures::channel::oneshot;
 use http::Version;
-use std::pin::Pin;
 use weir::{CloseReason, Error};
 
 use crate::app::AppActor;
@@ -82,7 +81,7 @@ pub(crate) struct Connection {
     held_ack: Option<oneshot::Sender<Result<(), Error>>>,
     /// The one timer, made when a deadline is wanted and dropped when none is, so a request
     /// that waits on its app holds no timer.
-    timer: Option<Pin<Box<Sleep>>>,
+    timer: crate::deadline::Deadline,
     /// When the current head started arriving (the connection's start, for the first);
     /// `None` while idle between requests.
     head_start: Option<Instant>,
@@ -139,7 +138,7 @@ impl Connection {
             seq: 0,
             shutting_down: false,
             held_ack: None,
-            timer: None,
+            timer: Default::default(),
             head_start: Some(now),
             read_progress: now,
             write_progress: now,

@@ -5,11 +5,10 @@
 //! none is (a request waiting on its app holds none). Deadlines use the runtime's clock
 //! (`actix_rt::time::Instant`), so tests can pause and advance it.
 
-use std::future::Future;
 use std::task::{Context as TaskContext, Poll};
 
 use actix::prelude::*;
-use actix_rt::time::{sleep_until, Instant};
+use actix_rt::time::Instant;
 use http::StatusCode;
 use weir::Error;
 
@@ -113,21 +112,9 @@ impl Connection {
         ctx: &mut Context<Self>,
         cx: &mut TaskContext<'_>,
     ) -> Poll<()> {
-        let Some((which, at)) = self.desired_timer() else {
-            self.timer = None;
-            return Poll::Pending;
-        };
-        let timer = match &mut self.timer {
-            Some(t) => {
-                if t.deadline() != at {
-                    t.as_mut().reset(at);
-                }
-                t
-            }
-            None => self.timer.insert(Box::pin(sleep_until(at))),
-        };
-        if timer.as_mut().poll(cx).is_ready() {
-            self.timer = None;
+        let want = self.desired_timer();
+        if self.timer.fired(want.map(|(_, at)| at), cx) {
+            let (which, _) = want.expect("a timer fires only when one was wanted");
             self.on_timeout(which, ctx);
             if ctx.state().stopping() {
                 return Poll::Ready(());

@@ -48,10 +48,9 @@ use std::task::{Context as TaskContext, Poll};
 
 use actix::prelude::*;
 use actix::WeakRecipient;
-use actix_rt::time::{sleep_until, Instant, Sleep};
+use actix_rt::time::Instant;
 use bytes::{Buf, BytesMut};
 use futures::channel::oneshot;
-use futures::Future;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::frame::CloseFrame as TCloseFrame;
 use tungstenite::protocol::{Role, WebSocketConfig, WebSocketContext};
@@ -123,7 +122,7 @@ pub struct WsConnection {
     last_heard: Instant,
     /// A keep-alive ping is out; the client must be heard from by then.
     pong_deadline: Option<Instant>,
-    timer: Option<Pin<Box<Sleep>>>,
+    timer: crate::deadline::Deadline,
     _done: Option<oneshot::Sender<()>>,
 }
 
@@ -245,7 +244,7 @@ impl WsConnection {
             write_idle: true,
             last_heard: now,
             pong_deadline: None,
-            timer: None,
+            timer: Default::default(),
             _done: h.done,
         }
         .start()
@@ -492,21 +491,9 @@ impl WsConnection {
     }
 
     fn poll_timer(&mut self, ctx: &mut Context<Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
-        let Some((which, at)) = self.desired_timer() else {
-            self.timer = None;
-            return Poll::Pending;
-        };
-        let timer = match &mut self.timer {
-            Some(t) => {
-                if t.deadline() != at {
-                    t.as_mut().reset(at);
-                }
-                t
-            }
-            None => self.timer.insert(Box::pin(sleep_until(at))),
-        };
-        if timer.as_mut().poll(cx).is_ready() {
-            self.timer = None;
+        let want = self.desired_timer();
+        if self.timer.fired(want.map(|(_, at)| at), cx) {
+            let (which, _) = want.expect("a timer fires only when one was wanted");
             match which {
                 Timer::Write => {
                     tracing::info!("WebSocket write timeout: client stopped reading; closing");
