@@ -26,6 +26,7 @@
 //! - [`messages`]: every message between them.
 //! - [`hub`]: a broadcast [`Hub`](hub::Hub) actor for Comet apps; [`comet`]: the SSE loop.
 //! - [`config`]: every limit and timeout, with defaults.
+//! - `deadline`: the one re-armable timer each actor keeps.
 //! - [`access_log`]: the access log: formats, sinks, batching on worker threads and a
 //!   writer thread.
 //!

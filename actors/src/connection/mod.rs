@@ -19,7 +19,9 @@
 //!
 //! The actor is split by concern: this file is its shell (state, lifecycle, message
 //! handlers); [`http1`] is the protocol (heads, requests, responses, keep-alive); [`driver`]
-//! does the I/O; [`timer`] picks and fires the one timer; [`access`] is the access log.
+//! does the I/O; [`timer`] picks and fires the one timer; [`rate`] measures the minimum
+//! data rates; [`access`] is the request's access record; [`upgrade`] hands an upgraded
+//! connection over to a WebSocket actor.
 //!
 //! ## Started
 //! Registers with its worker (for shutdown), and spawns its I/O driver: one future in its own
