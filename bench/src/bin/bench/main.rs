@@ -64,7 +64,7 @@ struct Cli {
     /// WEIR_BENCH_HELLO_BEFORE=PATH names an older build of the hello example [default: all]
     #[arg(long, value_name = "S,..", value_delimiter = ',', value_parser = server_kind)]
     servers: Vec<Kind>,
-    /// Idle long-poll connections
+    /// Idle long-poll connections, and idle WebSockets
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     conns: usize,
     /// Where results go
@@ -281,7 +281,7 @@ fn run(o: Options) -> Result<(), String> {
             };
             let per = match w {
                 Workload::BlockLatency => 2.0 * o.duration.as_secs_f64() + 0.5,
-                Workload::LongPoll => 3.0,
+                Workload::LongPoll | Workload::WsIdle => 3.0,
                 _ => o.duration.as_secs_f64() + 0.3,
             };
             (n * o.rounds) as f64 * per
@@ -532,7 +532,7 @@ fn setup_markdown(
     s.push_str(&format!(
         "- Load: wrk `-t1 -c{}` for plaintext, pipelined {} deep; uploads of {} MiB back to \
          back on one connection; `GET /stream` back to back on one connection; {} idle \
-         `GET /poll` connections; {} concurrent `GET /block?ms={}` while one connection \
+         `GET /poll` connections; as many idle WebSockets on `/ws` (handshake, then nothing); {} concurrent `GET /block?ms={}` while one connection \
          probes `GET /` every millisecond; {} B `POST`s in alternating batches of 500; {} \
          WebSocket connections to `/ws`, each sending a {} B binary message and waiting for \
          its echo, back to back.\n",

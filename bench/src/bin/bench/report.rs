@@ -23,6 +23,8 @@ pub enum Better {
 pub enum Target {
     /// weir's median at most this.
     AtMost(f64),
+    /// weir's median at most the best peer's, and at most this.
+    PeerAndAtMost(f64),
     /// weir's median at least `factor` × weir's median of another metric.
     AtLeastOf(&'static str, f64),
 }
@@ -175,6 +177,14 @@ pub const METRICS: &[Metric] = &[
         "server RSS bytes/conn",
         Lower,
         Some(Target::AtMost(4096.0)),
+        true,
+    ),
+    m(
+        "ws-idle.rss_per_conn",
+        W::WsIdle,
+        "server RSS bytes/socket",
+        Lower,
+        Some(Target::PeerAndAtMost(4096.0)),
         true,
     ),
     m(
@@ -386,6 +396,14 @@ pub fn rows(samples: &Samples, p: &Params) -> Vec<Row> {
                 value: w,
                 met: w <= limit,
             }),
+            (Some(Target::PeerAndAtMost(limit)), Some(w)) => {
+                let peer = best_peer.and_then(|b| servers.get(b)).map(|s| s.median);
+                Some(TargetResult {
+                    text: format!("≤ best peer and ≤ {}", fmt(limit)),
+                    value: w,
+                    met: w <= limit && peer.is_none_or(|p| w <= p),
+                })
+            }
             (Some(Target::AtLeastOf(other, factor)), Some(w)) => {
                 median_of(other, "weir").map(|base| TargetResult {
                     text: format!("≥ {factor} × weir's {}", short_title(other)),

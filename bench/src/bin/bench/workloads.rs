@@ -64,6 +64,8 @@ pub enum Workload {
     WsEcho,
     /// Many idle `GET /poll` connections: server memory per connection.
     LongPoll,
+    /// Many idle WebSockets on `/ws` (handshake, then nothing): server memory per socket.
+    WsIdle,
     /// `GET /` latency with the blocking pool idle, then saturated.
     BlockLatency,
     /// 1 KiB `POST`s, `/count` against `/switch-count`.
@@ -74,7 +76,7 @@ pub enum Workload {
 
 impl Workload {
     /// Every workload, in report order.
-    pub const ALL: [Workload; 11] = [
+    pub const ALL: [Workload; 12] = [
         Workload::Plaintext,
         Workload::Pipelined,
         Workload::UploadLength,
@@ -83,6 +85,7 @@ impl Workload {
         Workload::Stream,
         Workload::WsEcho,
         Workload::LongPoll,
+        Workload::WsIdle,
         Workload::BlockLatency,
         Workload::SwitchOverhead,
         Workload::Echo,
@@ -99,6 +102,7 @@ impl Workload {
             Workload::Stream => "stream",
             Workload::WsEcho => "ws-echo",
             Workload::LongPoll => "longpoll",
+            Workload::WsIdle => "ws-idle",
             Workload::BlockLatency => "block-latency",
             Workload::SwitchOverhead => "switch-overhead",
             Workload::Echo => "echo",
@@ -124,6 +128,10 @@ impl Workload {
                 "WebSocket echo, {WS_MESSAGE} B binary messages, {WS_CONNS} conns (weir, actix-ws, tokio-tungstenite on hyper)"
             ),
             Workload::LongPoll => format!("{} idle long-poll connections", p.idle_conns),
+            Workload::WsIdle => format!(
+                "{} idle WebSockets (weir, actix-ws, tokio-tungstenite on hyper)",
+                p.idle_conns
+            ),
             Workload::BlockLatency => format!(
                 "async `GET /` while {} blocking calls ({} ms) saturate the pool",
                 p.blockers, p.block_ms
@@ -176,6 +184,7 @@ impl Workload {
             Workload::Stream => stream(server, p),
             Workload::WsEcho => crate::ws::echo(server, p, WS_CONNS, WS_MESSAGE),
             Workload::LongPoll => long_poll(server, p),
+            Workload::WsIdle => crate::ws::idle(server, p),
             Workload::BlockLatency => block_latency(server, p),
             Workload::SwitchOverhead => switch_overhead(server, p),
             Workload::Echo => echo(server, p),
@@ -330,21 +339,22 @@ fn stream(server: &Running, p: &Params) -> io::Result<Vec<(&'static str, f64)>> 
     ])
 }
 
+/// Wait until the server's CPU time stops moving (it has taken every request), at most 20 s.
+pub(crate) fn settle(pid: u32) -> io::Result<()> {
+    let mut last = sys::cpu_time(pid)?;
+    for _ in 0..80 {
+        std::thread::sleep(Duration::from_millis(250));
+        let now = sys::cpu_time(pid)?;
+        if now == last {
+            return Ok(());
+        }
+        last = now;
+    }
+    Ok(())
+}
+
 fn long_poll(server: &Running, p: &Params) -> io::Result<Vec<(&'static str, f64)>> {
     let req = client::head("GET", "/poll", "");
-    let settle = |pid: u32| -> io::Result<()> {
-        // Until the server's CPU time stops moving: it has taken every request.
-        let mut last = sys::cpu_time(pid)?;
-        for _ in 0..80 {
-            std::thread::sleep(Duration::from_millis(250));
-            let now = sys::cpu_time(pid)?;
-            if now == last {
-                return Ok(());
-            }
-            last = now;
-        }
-        Ok(())
-    };
     settle(server.pid)?;
     let before = sys::vm_rss(server.pid)?;
     let mut conns = Vec::with_capacity(p.idle_conns);

@@ -2,6 +2,9 @@
 //! the load generator's CPU), each sending a masked binary message and waiting for its echo,
 //! back to back, for the measured duration. Frames are written by hand (RFC 6455 §5.2): the
 //! client side is a few lines and keeps another codec out of the measurement.
+//!
+//! Also the idle-WebSocket workload's client: many sockets handshaken from one thread, then
+//! left silent, for the server's memory per idle socket.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -10,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::server::Running;
 use crate::sys;
-use crate::workloads::{quantile_ms, with_cpu, Params};
+use crate::workloads::{quantile_ms, settle, with_cpu, Params};
 
 /// Open a WebSocket to `/ws` on `addr`.
 fn open(addr: SocketAddr) -> io::Result<(TcpStream, BufReader<TcpStream>)> {
@@ -125,4 +128,80 @@ pub fn echo(
         ),
         ("ws-echo.p99_ms", quantile_ms(&mut lat, 0.99)),
     ])
+}
+
+/// The handshake request every idle socket sends.
+const HANDSHAKE: &[u8] =
+    b"GET /ws HTTP/1.1\r\nHost: bench\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+    Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+
+/// Open a WebSocket to `/ws` and read the 101 head with a small stack buffer (no per-socket
+/// buffer stays allocated on the client side: 10,000 of them must fit).
+fn open_idle(addr: SocketAddr) -> io::Result<TcpStream> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    s.write_all(HANDSHAKE)?;
+    let mut head = [0u8; 1024];
+    let mut n = 0;
+    // Read up to the head's end; the server sends nothing after it until the client does.
+    while !head[..n].ends_with(b"\r\n\r\n") {
+        if n == head.len() {
+            return Err(io::Error::other("101 head too large"));
+        }
+        let got = s.read(&mut head[n..])?;
+        if got == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        n += got;
+    }
+    if !head.starts_with(b"HTTP/1.1 101") {
+        let line = String::from_utf8_lossy(&head[..n]);
+        return Err(io::Error::other(format!(
+            "/ws answered {:?}",
+            line.lines().next().unwrap_or("")
+        )));
+    }
+    Ok(s)
+}
+
+/// Whether the server has sent anything on `s` (or closed it), without blocking.
+fn has_input(s: &TcpStream) -> io::Result<bool> {
+    s.set_nonblocking(true)?;
+    let res = s.peek(&mut [0u8; 1]);
+    s.set_nonblocking(false)?;
+    match res {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// `p.idle_conns` WebSockets on `/ws`, each handshaken and then silent: the server's RSS
+/// growth per socket, taken exactly as the long-poll workload takes it (VmRSS once the
+/// server's CPU time stops moving, before and after).
+pub fn idle(server: &Running, p: &Params) -> io::Result<Vec<(&'static str, f64)>> {
+    settle(server.pid)?;
+    let before = sys::vm_rss(server.pid)?;
+    let mut sockets = Vec::with_capacity(p.idle_conns);
+    for i in 0..p.idle_conns {
+        sockets.push(open_idle(server.addr)?);
+        // As in long-poll: let the acceptor keep up.
+        if i % 500 == 499 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    settle(server.pid)?;
+    let after = sys::vm_rss(server.pid)?;
+    // Every socket must still be open and quiet: a sample has nothing to read.
+    let step = (sockets.len() / 100).max(1);
+    for s in sockets.iter().step_by(step) {
+        if has_input(s)? {
+            return Err(io::Error::other(
+                "an idle WebSocket got a frame (or was closed) while it should be quiet",
+            ));
+        }
+    }
+    drop(sockets);
+    let per_conn = after.saturating_sub(before) as f64 / p.idle_conns as f64;
+    Ok(vec![("ws-idle.rss_per_conn", per_conn)])
 }
