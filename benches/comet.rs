@@ -1,8 +1,9 @@
-//! Comet at scale: 10,000 concurrent idle long-poll (or SSE) connections against the `chat`
-//! example. Reports the server's memory per waiting connection (VmRSS growth / N) and the
-//! time for one published message to reach all of them (p50 / p99 / max).
+//! Comet at scale: 10,000 concurrent idle long-poll (or SSE, or WebSocket) connections
+//! against the `chat` example. Reports the server's memory per waiting connection (VmRSS
+//! growth / N) and the time for one published message to reach all of them (p50 / p99 /
+//! max).
 //!
-//! Run: `cargo bench --bench comet` (options after `--`: `--conns N`, `--mode poll|sse`,
+//! Run: `cargo bench --bench comet` (options after `--`: `--conns N`, `--mode poll|sse|ws`,
 //! `--workers N`). It builds the `chat` example in release, starts it as a separate process
 //! (so its RSS is the server's alone), raises this process's open-file limit, and drives
 //! the clients from one thread. A bench, not a test: figures go to stdout and to
@@ -21,8 +22,9 @@ struct Opts {
     /// Concurrent idle clients.
     #[arg(long, default_value_t = 10_000)]
     conns: usize,
-    /// `poll` (long-poll) or `sse` (server-sent events).
-    #[arg(long, default_value = "poll", value_parser = ["poll", "sse"])]
+    /// `poll` (long-poll), `sse` (server-sent events) or `ws` (`GET /ws`: the handshake,
+    /// then one JSON text frame per message).
+    #[arg(long, default_value = "poll", value_parser = ["poll", "sse", "ws"])]
     mode: String,
     /// The chat server's worker threads.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(usize))]
@@ -146,11 +148,19 @@ fn main() {
     let (conns, mode) = (o.conns, o.mode.clone());
     let report = local.block_on(&rt, async move {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Instant>();
-        let request = if mode == "sse" {
-            "GET /events HTTP/1.1\r\nHost: x\r\n\r\n"
-        } else {
-            "GET /poll?since=0 HTTP/1.1\r\nHost: x\r\n\r\n"
+        let request = match mode.as_str() {
+            "sse" => "GET /events HTTP/1.1\r\nHost: x\r\n\r\n",
+            // A client's handshake (RFC 6455 §4.1); the message arrives as an unmasked text
+            // frame, so the marker is found in its payload as in the other modes.
+            "ws" => {
+                "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+            }
+            _ => "GET /poll?since=0 HTTP/1.1\r\nHost: x\r\n\r\n",
         };
+        let ws = mode == "ws";
+        // WebSocket clients count themselves once their 101 head has arrived.
+        let upgraded = std::rc::Rc::new(std::cell::Cell::new(0usize));
         let marker: &'static [u8] = b"\"text\":\"ping\"";
         let opened = Instant::now();
         let mut ready = 0;
@@ -159,14 +169,30 @@ fn main() {
             s.write_all(request.as_bytes()).await.unwrap();
             ready += 1;
             let tx = tx.clone();
+            let upgraded = upgraded.clone();
             tokio::task::spawn_local(async move {
                 let mut seen = Vec::new();
                 let mut buf = [0u8; 2048];
+                let mut head_done = !ws;
                 loop {
                     match s.read(&mut buf).await {
                         Ok(0) | Err(_) => return,
                         Ok(n) => {
                             seen.extend_from_slice(&buf[..n]);
+                            if !head_done {
+                                let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n")
+                                else {
+                                    continue;
+                                };
+                                assert!(
+                                    seen.starts_with(b"HTTP/1.1 101"),
+                                    "/ws answered {:?}",
+                                    String::from_utf8_lossy(&seen[..end])
+                                );
+                                head_done = true;
+                                upgraded.set(upgraded.get() + 1);
+                                seen.drain(..end + 4);
+                            }
                             if seen.windows(marker.len()).any(|w| w == marker) {
                                 let _ = tx.send(Instant::now());
                                 // Keep the connection until the bench ends.
@@ -177,6 +203,17 @@ fn main() {
                     }
                 }
             });
+        }
+        if ws {
+            let waited = Instant::now();
+            while upgraded.get() < conns && waited.elapsed() < Duration::from_secs(60) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            assert_eq!(
+                upgraded.get(),
+                conns,
+                "not every WebSocket handshake completed"
+            );
         }
         let open_time = opened.elapsed();
         (
