@@ -69,8 +69,11 @@ use crate::write_buf::WriteBuf;
 /// connections (the HTTP connection's cap, for the same fairness).
 const MAX_IO_PER_WAKE: usize = 16;
 
-/// The frame engine's read step (see `WsConnection::start`).
-const WS_READ_STEP: usize = 4096;
+/// The frame engine's read step (see `WsConnection::start`). 1 KiB: the engine holds a
+/// zero-filled buffer of this size for each socket's whole life, so it is resident memory
+/// on every idle socket; and it copies from weir's own read buffer, not the socket, so a
+/// small step costs a few more copies per large message and nothing per syscall.
+const WS_READ_STEP: usize = 1024;
 
 /// Where the WebSocket stands in its closing handshake (RFC 6455 §7).
 enum Phase {
@@ -383,9 +386,13 @@ impl WsConnection {
     }
 
     fn poll_read(&mut self, cx: &mut TaskContext<'_>) -> Poll<io::Result<usize>> {
-        let want = self.worker.cfg.read_buffer;
-        if self.rbuf.capacity() - self.rbuf.len() < want / 2 {
-            self.rbuf.reserve(want);
+        // An idle socket holds no read buffer (see `release_idle_buffers`): take a small
+        // pooled one, and grow only while a large message is arriving.
+        if self.rbuf.capacity() == 0 {
+            self.rbuf = self.worker.take_buf();
+        }
+        if self.rbuf.capacity() - self.rbuf.len() < 1024 {
+            self.rbuf.reserve(self.worker.cfg.read_buffer);
         }
         tokio_util::io::poll_read_buf(Pin::new(&mut *self.io), cx, &mut self.rbuf)
     }
@@ -470,7 +477,19 @@ impl WsConnection {
                 break;
             }
         }
+        self.release_idle_buffers();
         self.poll_timer(ctx, cx)
+    }
+
+    /// An idle socket holds no buffers, as an idle HTTP connection does: thousands of
+    /// sockets wait for a message that comes rarely.
+    fn release_idle_buffers(&mut self) {
+        if self.rbuf.is_empty() && self.rbuf.capacity() > 0 {
+            self.worker.give_buf(std::mem::take(&mut self.rbuf));
+        }
+        if let Some(tail) = self.wbuf.release() {
+            self.worker.give_buf(tail);
+        }
     }
 
     /// The deadline that applies now, and what to do when it passes.
