@@ -110,6 +110,16 @@ async fn read_resp_from(
     }
 }
 
+/// Send `raw`, then read `n` responses, each `200` with `body`.
+async fn expect_ok_answers(h: &mut Harness, raw: &[u8], n: usize, body: &[u8]) {
+    h.client.write_all(raw).await.unwrap();
+    let mut buf = Vec::new();
+    for _ in 0..n {
+        let r = read_resp(&mut h.client, &mut buf).await.unwrap();
+        assert_eq!((r.status, r.body.as_slice()), (200, body));
+    }
+}
+
 /// Whether the server closed its write side: EOF with nothing more to read.
 async fn at_eof(c: &mut DuplexStream) -> bool {
     let mut tmp = [0u8; 64];
@@ -250,15 +260,8 @@ async fn an_app_that_waits_leaves_the_fast_path_and_still_answers() {
     }
     tokio::time::pause();
     let mut h = start(later, cfg(), 64 * 1024);
-    h.client
-        .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n")
-        .await
-        .unwrap();
-    let mut buf = Vec::new();
-    for _ in 0..2 {
-        let r = read_resp(&mut h.client, &mut buf).await.unwrap();
-        assert_eq!((r.status, r.body.as_slice()), (200, &b"later"[..]));
-    }
+    let two = b"GET / HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n";
+    expect_ok_answers(&mut h, two, 2, b"later").await;
 }
 
 #[actix_rt::test]
@@ -267,15 +270,8 @@ async fn unread_body_within_the_drain_limit_keeps_the_connection() {
         ex.respond(StatusCode::OK, [("x", "y")], "ok").await
     }
     let mut h = start(ignore, cfg(), 64 * 1024);
-    h.client
-        .write_all(b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n0123456789GET /next HTTP/1.1\r\nHost: t\r\n\r\n")
-        .await
-        .unwrap();
-    let mut buf = Vec::new();
-    for _ in 0..2 {
-        let r = read_resp(&mut h.client, &mut buf).await.unwrap();
-        assert_eq!((r.status, r.body.as_slice()), (200, &b"ok"[..]));
-    }
+    let raw = b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\n0123456789GET /next HTTP/1.1\r\nHost: t\r\n\r\n";
+    expect_ok_answers(&mut h, raw, 2, b"ok").await;
 }
 
 #[actix_rt::test]
